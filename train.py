@@ -66,7 +66,9 @@ def extend_cfg(cfg) -> None:
 
 def _merge_file(cfg, path: str, flag: str) -> None:
     if not osp.isfile(path):
-        raise FileNotFoundError(f"{flag} '{path}' does not exist (paths are relative to the repo root).")
+        raise FileNotFoundError(
+            f"{flag} '{path}' does not exist (paths are relative to the repo root)."
+        )
     cfg.merge_from_file(path)
 
 
@@ -113,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", type=str, default="", help="path to dataset")
     parser.add_argument("--output-dir", type=str, default="", help="output directory")
     parser.add_argument(
-        "--resume", type=str, default="", help="checkpoint directory (from which the training resumes)"
+        "--resume",
+        type=str,
+        default="",
+        help="checkpoint directory (from which the training resumes)",
     )
     parser.add_argument(
         "--seed", type=int, default=-1, help="only non-negative values enable a fixed seed"
@@ -130,12 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head", type=str, default="", help="name of head")
     parser.add_argument("--eval-only", action="store_true", help="evaluation only")
     parser.add_argument(
-        "--model-dir", type=str, default="", help="load model from this directory for eval-only mode"
+        "--model-dir",
+        type=str,
+        default="",
+        help="load model from this directory for eval-only mode",
     )
-    parser.add_argument("--load-epoch", type=int, help="load model weights at this epoch for evaluation")
+    parser.add_argument(
+        "--load-epoch", type=int, help="load model weights at this epoch for evaluation"
+    )
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument(
-        "opts", default=None, nargs=argparse.REMAINDER, help="modify config options using the command-line"
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        help="modify config options using the command-line",
     )
     return parser
 

@@ -174,7 +174,9 @@ def plan(trainer: str, setting: str, args: list[str]) -> list[Run]:
         shots = ["DATASET.NUM_SHOTS", str(SHOTS)]
         on_base = Run(trainer, dataset, cfg, seed, base_dir, shots + subsample("base") + opts)
         model_dir = None if trainer in EVAL_ONLY else base_dir
-        on_new = Run(trainer, dataset, cfg, seed, new_dir, shots + subsample("new") + opts, model_dir)
+        on_new = Run(
+            trainer, dataset, cfg, seed, new_dir, shots + subsample("new") + opts, model_dir
+        )
         if setting == "base2new":
             if trainer not in EVAL_ONLY:
                 raise LaunchError(f"{trainer} trains: use base2new_train, then base2new_test.")
@@ -208,9 +210,10 @@ def plan(trainer: str, setting: str, args: list[str]) -> list[Run]:
     )
 
 
-def execute(run: Run, data_root: str) -> None:
+def execute(run: Run, data_root: str, env: dict | None = None, stdout=None) -> None:
+    """Run ``run`` unless it has finished; ``env``/``stdout`` go to the train.py subprocess."""
     if is_finished(run.output_dir):
-        print(f"Oops! The results exist at {run.output_dir} (so skip this job)")
+        print(f"Oops! The results exist at {run.output_dir} (so skip this job)", flush=True)
         return
     if run.model_dir is not None and not is_finished(run.model_dir):
         raise LaunchError(
@@ -218,8 +221,13 @@ def execute(run: Run, data_root: str) -> None:
         )
     if run.output_dir.exists() and not run.eval_only:
         print(f"Resuming the unfinished run in {run.output_dir} (delete the folder to start over)")
-    print("Running:", " ".join(run.command(data_root)), flush=True)
-    subprocess.run(run.command(data_root), check=True)
+    command = run.command(data_root)
+    print("Running:", " ".join(command), flush=True)
+    subprocess.run(command, check=True, env=env, stdout=stdout, stderr=stdout)
+
+
+def data_root() -> str:
+    return str(Path(os.environ.get("DATA", "./data")).absolute())
 
 
 def main(argv: list[str]) -> int:
@@ -227,10 +235,9 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     trainer, setting, args = argv[0], argv[1], argv[2:]
-    data_root = str(Path(os.environ.get("DATA", "./data")).absolute())
     try:
         for run in plan(trainer, setting, args):
-            execute(run, data_root)
+            execute(run, data_root())
     except LaunchError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2

@@ -254,7 +254,6 @@ class PromptLearningTrainer(TrainerX):
                         "another class set, or another backbone/config)."
                     )
             print(
-                f'Loading weights to {name} from "{model_path}" '
-                f"(epoch = {checkpoint.get('epoch')})"
+                f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint.get("epoch")})'
             )
             module.load_state_dict(state_dict, strict=False)

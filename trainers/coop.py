@@ -123,7 +123,9 @@ class CustomCLIP(TextFeatureCache, nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """image (B, 3, H, W) -> logits (B, n_cls)."""
-        image_features = F.normalize(self.image_encoder(image.type(self.text_encoder.dtype)), dim=-1)
+        image_features = F.normalize(
+            self.image_encoder(image.type(self.text_encoder.dtype)), dim=-1
+        )
         text_features = self.cached_text_features(self.text_features)
         return self.logit_scale.exp() * image_features @ text_features.t()
 
