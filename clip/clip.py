@@ -96,8 +96,14 @@ def _download(url: str, root: str | None = None) -> str:
             try:
                 with urllib.request.urlopen(url) as source:
                     total = source.info().get("Content-Length")
-                    with tqdm(total=int(total) if total else None, ncols=80, unit="iB",
-                              unit_scale=True, unit_divisor=1024, desc=filename) as bar:
+                    with tqdm(
+                        total=int(total) if total else None,
+                        ncols=80,
+                        unit="iB",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        desc=filename,
+                    ) as bar:
                         while buffer := source.read(1 << 16):
                             output.write(buffer)
                             bar.update(len(buffer))
@@ -186,7 +192,8 @@ def load(
 
     Args:
         name_or_path: a name of `available_models()` (downloaded and cached) or a path to an OpenAI
-            TorchScript archive, a plain state dict or a compact state dict.
+            TorchScript archive, a plain state dict or a compact state dict (a dict holding the
+            state dict under "state_dict" is unwrapped).
         device: where to put the model. On CPU the weights are fp32; elsewhere fp16 (OpenAI's).
         jit: not supported (the TorchScript model has no hook for prompt methods).
         download_root: cache folder for named models (default `~/.cache/clip`).

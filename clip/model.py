@@ -305,8 +305,10 @@ class VisionTransformer(nn.Module):
         """
         x = self.embed(images)  # (B, 1 + N, width)
         if extra_tokens is not None:
-            if extra_tokens.dim() != 3 or extra_tokens.shape[0] != x.shape[0] or (
-                extra_tokens.shape[2] != x.shape[2]
+            if (
+                extra_tokens.dim() != 3
+                or extra_tokens.shape[0] != x.shape[0]
+                or (extra_tokens.shape[2] != x.shape[2])
             ):
                 raise ValueError(
                     f"clip/model.py VisionTransformer: extra_tokens must be (B={x.shape[0]}, n, "
@@ -389,8 +391,12 @@ class CLIP(nn.Module):
             std = pool.c_proj.in_features**-0.5
             for proj in (pool.q_proj, pool.k_proj, pool.v_proj, pool.c_proj):
                 nn.init.normal_(proj.weight, std=std)
-            for stage in (self.visual.layer1, self.visual.layer2, self.visual.layer3,
-                          self.visual.layer4):
+            for stage in (
+                self.visual.layer1,
+                self.visual.layer2,
+                self.visual.layer3,
+                self.visual.layer4,
+            ):
                 for name, param in stage.named_parameters():
                     if name.endswith("bn3.weight"):
                         nn.init.zeros_(param)
@@ -453,8 +459,15 @@ def convert_weights(model: nn.Module) -> None:
             if module.bias is not None:
                 module.bias.data = module.bias.data.half()
         if isinstance(module, nn.MultiheadAttention):
-            names = ["in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight",
-                     "in_proj_bias", "bias_k", "bias_v"]
+            names = [
+                "in_proj_weight",
+                "q_proj_weight",
+                "k_proj_weight",
+                "v_proj_weight",
+                "in_proj_bias",
+                "bias_k",
+                "bias_v",
+            ]
             for name in names:
                 tensor = getattr(module, name)
                 if tensor is not None:
@@ -520,7 +533,7 @@ def expand_compact_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, 
 
 def _count_blocks(state_dict: dict[str, torch.Tensor], prefix: str) -> int:
     """Number of distinct block indices `<prefix><i>.` among the keys."""
-    return len({k[len(prefix):].split(".")[0] for k in state_dict if k.startswith(prefix)})
+    return len({k[len(prefix) :].split(".")[0] for k in state_dict if k.startswith(prefix)})
 
 
 def build_model(state_dict: dict[str, torch.Tensor]) -> CLIP:
@@ -530,8 +543,12 @@ def build_model(state_dict: dict[str, torch.Tensor]) -> CLIP:
     model in eval mode with OpenAI's fp16 weights (`convert_weights`); call `.float()` for fp32.
     """
     state_dict = expand_compact_state_dict(state_dict)
-    required = ["text_projection", "positional_embedding", "token_embedding.weight",
-                "ln_final.weight"]
+    required = [
+        "text_projection",
+        "positional_embedding",
+        "token_embedding.weight",
+        "ln_final.weight",
+    ]
     missing = [k for k in required if k not in state_dict]
     if missing or not ("visual.proj" in state_dict or "visual.layer1.0.conv1.weight" in state_dict):
         raise KeyError(
@@ -571,8 +588,15 @@ def build_model(state_dict: dict[str, torch.Tensor]) -> CLIP:
 
     model = CLIP(
         embed_dim,
-        image_resolution, vision_layers, vision_width, vision_patch_size,
-        context_length, vocab_size, transformer_width, transformer_heads, transformer_layers,
+        image_resolution,
+        vision_layers,
+        vision_width,
+        vision_patch_size,
+        context_length,
+        vocab_size,
+        transformer_width,
+        transformer_heads,
+        transformer_layers,
     )
     for key in ("input_resolution", "context_length", "vocab_size"):
         state_dict.pop(key, None)  # metadata stored in OpenAI's TorchScript archives

@@ -88,7 +88,9 @@ class SimpleTokenizer:
         self.bpe_ranks = {merge: i for i, merge in enumerate(merges)}
         self.cache = {SOT_TEXT: SOT_TEXT, EOT_TEXT: EOT_TEXT}
         self.pat = re.compile(
-            r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
+            r"<\|startoftext\|>|<\|endoftext\|>"  # special tokens
+            r"|'s|'t|'re|'ve|'m|'ll|'d"  # English contractions
+            r"|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",  # letter runs, single digits, other symbol runs
             re.IGNORECASE,
         )
 

@@ -37,14 +37,30 @@ from clip.model import CLIP, build_model, compact_state_dict
 
 TINY_SIZES = {
     "vit": dict(
-        embed_dim=32, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8,
-        vision_heads=2, context_length=77, vocab_size=49408, transformer_width=128,
-        transformer_heads=2, transformer_layers=2,
+        embed_dim=32,
+        image_resolution=32,
+        vision_layers=2,
+        vision_width=128,
+        vision_patch_size=8,
+        vision_heads=2,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=128,
+        transformer_heads=2,
+        transformer_layers=2,
     ),
     "resnet": dict(
-        embed_dim=32, image_resolution=64, vision_layers=(1, 1, 1, 1), vision_width=8,
-        vision_patch_size=None, vision_heads=4, context_length=77, vocab_size=49408,
-        transformer_width=128, transformer_heads=2, transformer_layers=2,
+        embed_dim=32,
+        image_resolution=64,
+        vision_layers=(1, 1, 1, 1),
+        vision_width=8,
+        vision_patch_size=None,
+        vision_heads=4,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=128,
+        transformer_heads=2,
+        transformer_layers=2,
     ),
 }
 
@@ -144,8 +160,9 @@ def _add_resnet(sd: dict, s: dict, init: _Init) -> None:
 def tiny_clip_state_dict(seed: int = 0, vision: str = "vit") -> dict[str, torch.Tensor]:
     """Seeded random weights of the tiny CLIP (`TINY_SIZES[vision]`) under OpenAI's key names."""
     if vision not in TINY_SIZES:
-        raise ValueError(f"tests/tiny_clip.py: vision must be one of {list(TINY_SIZES)}, "
-                         f"got {vision!r}")
+        raise ValueError(
+            f"tests/tiny_clip.py: vision must be one of {list(TINY_SIZES)}, got {vision!r}"
+        )
     s = TINY_SIZES[vision]
     init = _Init(seed)
     width = s["transformer_width"]
@@ -204,6 +221,7 @@ def save_tiny_clip(
             )
             torch.jit.save(archive, path)
     else:
-        raise ValueError(f"tests/tiny_clip.py: fmt must be 'state_dict', 'torchscript' or "
-                         f"'compact', got {fmt!r}")
+        raise ValueError(
+            f"tests/tiny_clip.py: fmt must be 'state_dict', 'torchscript' or 'compact', got {fmt!r}"
+        )
     return path
