@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import pickle
 import tempfile
-import urllib.error
 import urllib.request
 import warnings
 import zipfile
@@ -107,7 +107,7 @@ def _download(url: str, root: str | None = None) -> str:
                         while buffer := source.read(1 << 16):
                             output.write(buffer)
                             bar.update(len(buffer))
-            except (urllib.error.URLError, OSError, ValueError) as err:
+            except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is OSError
                 raise RuntimeError(
                     f"Could not download CLIP weights {filename} ({err}). To run offline, place "
                     f"the file {filename} in the folder {root} (SHA-256 {expected_sha256}); "
@@ -146,13 +146,11 @@ def _transform(n_px: int) -> Compose:
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """State dict of an OpenAI TorchScript archive, a plain state dict or the compact form."""
-    if not zipfile.is_zipfile(path):
-        raise RuntimeError(
-            f"{path} is not a readable PyTorch file (not a zip archive: truncated or corrupt?). "
-            "Delete it and download or copy it again."
-        )
-    with zipfile.ZipFile(path) as zf:
-        is_torchscript = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+    is_torchscript = False
+    if zipfile.is_zipfile(path):  # current torch.save and TorchScript files are zip archives
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        is_torchscript = any(n.endswith("constants.pkl") or "/code/" in n for n in names)
     if is_torchscript:  # OpenAI's .pt files are TorchScript archives; we only take their weights
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch.jit.load.*deprecated")
@@ -166,11 +164,15 @@ def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
         return dict(archive.state_dict())
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, pickle.UnpicklingError):
+            reason = "torch.load(weights_only=True) refused it: not a plain tensor state dict"
+        else:
+            reason = str(err).split("\n")[0]
         raise RuntimeError(
-            f"Could not read CLIP weights from {path}: {err}. Expected an OpenAI CLIP .pt archive "
-            "or a state dict saved with torch.save(model.state_dict(), path); a truncated or "
-            "corrupt file must be replaced."
+            f"Could not read CLIP weights from {path} ({reason}). Expected an OpenAI CLIP .pt "
+            "archive or a state dict saved with torch.save(model.state_dict(), path); a "
+            "truncated or corrupt file must be replaced."
         ) from err
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

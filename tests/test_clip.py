@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.metadata
 import importlib.util
 import io
@@ -336,6 +337,15 @@ def test_load_formats_give_equal_outputs(tmp_path, tiny_clip_path: str) -> None:
         assert torch.equal(outputs["state_dict"][1], direct.encode_text(text))
 
 
+def test_load_legacy_non_zip_state_dict(tmp_path) -> None:
+    path = tmp_path / "legacy.pt"
+    torch.save(tiny_clip_state_dict(), path, _use_new_zipfile_serialization=False)
+    model, _ = clip.load(str(path))
+    text = clip.tokenize(TEXTS)
+    with torch.no_grad():
+        assert torch.equal(model.encode_text(text), tiny_clip().encode_text(text))
+
+
 def test_compact_form_keeps_only_listed_rows(tmp_path) -> None:
     used = clip.tokenize(TEXTS[0])[0]
     rows = sorted(set(used.tolist()))  # ids of "a photo of a cat." incl. 0 (padding)
@@ -394,12 +404,12 @@ def test_load_errors(tmp_path) -> None:
     data = open(good, "rb").read()
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(RuntimeError, match=f"{truncated}.*truncated or corrupt"):
+    with pytest.raises(RuntimeError, match=f"(?s){truncated}.*truncated or corrupt"):
         clip.load(str(truncated))
 
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint" * 10)
-    with pytest.raises(RuntimeError, match=f"{garbage}.*truncated or corrupt"):
+    with pytest.raises(RuntimeError, match=f"(?s){garbage}.*truncated or corrupt"):
         clip.load(str(garbage))
 
     not_a_dict = tmp_path / "list.pt"
@@ -485,6 +495,17 @@ def test_download_replaces_file_with_wrong_checksum(tmp_path, monkeypatch) -> No
 def test_download_with_bad_content_keeps_nothing(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(urllib.request, "urlopen", lambda url: _FakeResponse(b"tampered"))
     with pytest.raises(RuntimeError, match=f"SHA-256 is .* expected {PAYLOAD_SHA}"):
+        clip._download(URL, str(tmp_path))
+    assert os.listdir(tmp_path) == []
+
+
+def test_download_interrupted_midway_keeps_nothing(tmp_path, monkeypatch) -> None:
+    class _Dropped(_FakeResponse):
+        def read(self, size: int = -1) -> bytes:
+            raise http.client.IncompleteRead(b"partial")
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: _Dropped(PAYLOAD))
+    with pytest.raises(RuntimeError, match="Could not download CLIP weights Tiny-B-8.pt"):
         clip._download(URL, str(tmp_path))
     assert os.listdir(tmp_path) == []
 
