@@ -26,8 +26,9 @@ Two modes, chosen from what ``directory`` holds.
 Which result a log gives: the last result block (``=> result`` then ``* accuracy: 54.1%`` ...) after
 the last end-of-training line (``Finish training``, or ``Finished training`` of older forks). A log
 with no end-of-training line and no training progress lines is an eval-only log (``--eval-only`` runs,
-zero-shot CLIP): its last result block counts. A folder may hold ``log.txt`` and timestamped
-``log.txt-<time>`` files from later runs; the newest log that has a result is used.
+zero-shot CLIP): its last result block counts. A later run in the same folder (a resumed one) is
+appended to ``log.txt`` after a ``===== <time>: new run ... =====`` line, or (upstream Dassl) written
+to ``log.txt-<time>``; each run is read on its own and the newest run that has a result is used.
 
 Statistics follow CoOp: std is the population std (numpy's ``np.std``); HM = 2 B N / (B + N) of the
 mean Base and New accuracies; the Average row of base-to-new averages Base and New over the datasets
@@ -55,6 +56,8 @@ END_OF_TRAINING = re.compile(r"\bFinish(?:ed)? training\b")
 RESULT_START = re.compile(r"=> result\b")
 RESULT_ITEM = re.compile(r"\*\s+(\w+):\s+([-+\d.,eE]+)%?\s*$")
 PROGRESS = re.compile(r"\bepoch \[\d+/\d+\]")
+# dassl.utils.setup_logger appends a later run to an existing log.txt after such a line.
+NEW_RUN_SEPARATOR = re.compile(r"^=====.*\bnew run\b.*=====[ \t]*$", re.MULTILINE)
 SEED_DIR = re.compile(r"seed(\d+)$")
 SHOTS_DIR = re.compile(r"shots_(\d+)$")
 
@@ -159,7 +162,8 @@ def read_run(
 ) -> tuple[float | None, str, str]:
     """Result of one run folder: ``(value, problem, log path)``; value is None when it has none.
 
-    The newest log with a result wins; with none, the problem of the newest log is given.
+    Runs are read newest first (later log files, then later runs appended to one file); the first
+    with a result wins. With none, the problem of the newest run is given.
     """
     logs = log_files(folder)
     if not logs:
@@ -167,11 +171,14 @@ def read_run(
     problems = []
     for path in reversed(logs):
         with open(path, encoding="utf-8", errors="replace") as f:
-            value, problem = parse_log_text(f.read(), keyword, mode)
-        if value is not None:
-            return value, "", path
-        problems.append(problem)
-    where = f" ({os.path.basename(logs[-1])})" if len(logs) > 1 else ""
+            runs = NEW_RUN_SEPARATOR.split(f.read())
+        for text in reversed(runs):
+            value, problem = parse_log_text(text, keyword, mode)
+            if value is not None:
+                return value, "", path
+            problems.append(problem)
+    several = len(logs) > 1 or len(problems) > 1
+    where = f" (newest run, in {os.path.basename(logs[-1])})" if several else ""
     return None, problems[0] + where, logs[-1]
 
 

@@ -65,6 +65,12 @@ def eval_log(acc: float) -> str:
     )
 
 
+def appended(*runs: str) -> str:
+    """One log.txt holding several runs, as dassl.utils.setup_logger appends a later run."""
+    separator = "\n===== 2026-01-0{}: new run, appended to this log =====\n"
+    return "".join((separator.format(i) if i else "") + run for i, run in enumerate(runs))
+
+
 def write(folder: Path, text: str, name: str = "log.txt") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(text)
@@ -124,6 +130,19 @@ def test_newest_log_with_a_result_wins(tmp_path):
     write(run, train_log(73.9), "log.txt-2026-01-03-09-00-00")
     value, _, path = ptr.read_run(str(run))
     assert value == 73.9 and path.endswith("log.txt-2026-01-03-09-00-00")
+
+
+def test_runs_appended_to_one_log_are_read_newest_first(tmp_path):
+    run = tmp_path / "seed1"
+    write(run, appended(killed_train_log(), train_log(71.2)))  # killed, then resumed
+    assert ptr.read_run(str(run))[:2] == (71.2, "")
+    # a later run that was killed (its val block comes after the first run's end line) does not
+    # hide the finished run's test result
+    write(run, appended(train_log(68.4), killed_train_log()))
+    assert ptr.read_run(str(run))[:2] == (68.4, "")
+    write(run, appended(killed_train_log(), killed_train_log()))
+    value, why, _ = ptr.read_run(str(run))
+    assert value is None and why.startswith("training did not finish") and "newest run" in why
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +249,7 @@ FEWSHOT = {  # (trainer, shots, dataset): {seed: acc}
     ("CoOp", 4, "dtd"): {1: 53.9},  # seed 2 was killed during training
     ("CoOp", 4, "eurosat"): {1: 70.2, 2: 68.4},
     ("SEP", 1, "dtd"): {1: 49.7, 2: 50.5},
-    ("SEP", 1, "eurosat"): {1: 61.3, 2: 63.8},  # seed 1: log.txt killed, log.txt-<time> resumed
+    ("SEP", 1, "eurosat"): {1: 61.3, 2: 63.8},  # seed 1: killed, then resumed in the same log
     ("SEP", 4, "dtd"): {1: 58.6, 2: 59.2},
     ("SEP", 4, "eurosat"): {1: 75.5, 2: 77.1},
 }
@@ -261,8 +280,7 @@ def build_tree(root: Path) -> None:
             write(folder / f"seed{seed}", train_log(acc, end.get(trainer, "Finish training")))
     write(root / "fewshot/dtd/shots_4/CoOp/vit_b16_fs/seed2", killed_train_log())
     resumed = root / "fewshot/eurosat/shots_1/SEP/vit_b16_fs/seed1"
-    write(resumed, killed_train_log())
-    write(resumed, train_log(FEWSHOT[("SEP", 1, "eurosat")][1]), "log.txt-2026-01-02-03-04-05")
+    write(resumed, appended(killed_train_log(), train_log(FEWSHOT[("SEP", 1, "eurosat")][1])))
     write(root / "old_experiment" / "seed1", train_log(10.0))
 
 
@@ -464,7 +482,7 @@ def test_fewshot_table(tree, capsys, monkeypatch):
         average = sum(complete_means) / len(complete_means)
         check_md(md[key]["Average"], average, None, len(complete_means) < 2)
         assert close(rows[key]["Average"], average)
-    # the resumed run's timestamped log counted: SEP 1-shot EuroSAT has both seeds
+    # the resumed run counted: SEP 1-shot EuroSAT has both seeds
     assert rows[("SEP", "1")]["EuroSAT seeds"] == "2/2"
 
 
