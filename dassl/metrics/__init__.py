@@ -1,0 +1,5 @@
+"""Metrics: ``compute_accuracy``."""
+
+from .accuracy import compute_accuracy
+
+__all__ = ["compute_accuracy"]
