@@ -122,27 +122,44 @@ def _corrupt_checkpoint_error(fpath: str, error: BaseException) -> RuntimeError:
     )
 
 
-def _legacy_globals(names: list[str]) -> list[tuple[Any, str]]:
-    """Stand-ins for the Python objects pickled in a legacy checkpoint.
+def _empty_dict(*args: Any) -> dict:
+    """Stand-in for ``collections.defaultdict(factory)``: a plain dict (filled by the unpickler)."""
+    return {}
+
+
+def _legacy_globals(names: list[str]) -> tuple[list[tuple[Any, str]], list[str]]:
+    """Stand-ins for the Python objects pickled in a legacy checkpoint, and the names replaced by
+    placeholders.
 
     NumPy scalars and dtypes are rebuilt for real (Dassl forks store ``val_result`` as a NumPy
-    float); every other object (optimizer, scheduler, ...) becomes an inert placeholder that only
-    keeps its pickled state, so no code of the checkpoint is ever run.
+    float), a ``defaultdict`` (an optimizer's ``state``) becomes a dict; every other object
+    (optimizer, scheduler, ...) becomes an inert placeholder that only keeps its pickled state,
+    so no code of the checkpoint is ever run.
     """
-    numpy_objects = {
+    rebuilt = {
         "numpy.core.multiarray.scalar": np._core.multiarray.scalar,
         "numpy._core.multiarray.scalar": np._core.multiarray.scalar,
         "numpy.dtype": np.dtype,
+        "collections.defaultdict": _empty_dict,
+        "builtins.dict": dict,
+        "builtins.list": list,
     }
-    resolved = []
+    resolved, placeholders = [], []
     for name in names:
-        if name in numpy_objects:
-            resolved.append((numpy_objects[name], name))
-        elif name.startswith("numpy.dtypes.") and hasattr(np.dtypes, name.rsplit(".", 1)[1]):
-            resolved.append((getattr(np.dtypes, name.rsplit(".", 1)[1]), name))
+        dtype_name = name.rsplit(".", 1)[-1]
+        if name in rebuilt:
+            resolved.append((rebuilt[name], name))
+        elif name.startswith("numpy.dtypes.") and hasattr(np.dtypes, dtype_name):
+            resolved.append((getattr(np.dtypes, dtype_name), name))
         else:
             resolved.append((_make_placeholder(name), name))
-    return resolved
+            placeholders.append(name)
+    if "numpy.dtype" in names:  # numpy.dtype(...) returns instances of numpy.dtypes.*DType
+        for dtype_name in dir(np.dtypes):
+            dtype_cls = getattr(np.dtypes, dtype_name)
+            if isinstance(dtype_cls, type) and dtype_name.endswith("DType"):
+                resolved.append((dtype_cls, f"numpy.dtypes.{dtype_name}"))
+    return resolved, placeholders
 
 
 def _make_placeholder(qualname: str) -> type:
@@ -211,19 +228,27 @@ def load_checkpoint(fpath: str) -> dict[str, Any]:
 
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(fpath)
-        with torch.serialization.safe_globals(_legacy_globals(names)):
+    except Exception as e:
+        raise _corrupt_checkpoint_error(fpath, e) from weights_only_error
+    if not names:  # nothing foreign in it: the pickle itself is damaged
+        raise _corrupt_checkpoint_error(fpath, weights_only_error)
+    safe_globals, placeholders = _legacy_globals(names)
+    try:
+        with torch.serialization.safe_globals(safe_globals):
             checkpoint = torch.load(fpath, map_location="cpu", weights_only=True)
     except Exception as e:
         raise RuntimeError(
-            f'Cannot read checkpoint "{fpath}" safely: {weights_only_error}. If the file is '
-            "corrupt, delete it; if it comes from another code base, re-save only its "
-            "state_dict (tensors) with torch.save."
-        ) from e
-    warnings.warn(
-        f'"{fpath}" pickles Python objects ({", ".join(names)}); they were loaded as inert '
-        "placeholders. Model weights are usable; optimizer/scheduler states of this file are not.",
-        stacklevel=2,
-    )
+            f'Cannot read checkpoint "{fpath}" safely ({type(e).__name__}: {e}). If the file is '
+            "corrupt, delete it; if it comes from another code base, load it there and re-save "
+            "only its state_dict (tensors) with torch.save."
+        ) from weights_only_error
+    if placeholders:
+        warnings.warn(
+            f'"{fpath}" pickles Python objects ({", ".join(placeholders)}); they were loaded as '
+            "inert placeholders. Model weights are usable; optimizer/scheduler states of this "
+            "file are not.",
+            stacklevel=2,
+        )
     return _to_plain_values(checkpoint)
 
 
