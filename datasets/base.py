@@ -21,7 +21,7 @@ objects and plain Python values (a pickle can otherwise run arbitrary code), and
 checked against the current split: every cached image must be in it with the same label and class
 name, and each class must hold ``min(K, n)`` images. A cache that fails a check (written from another
 split file, another data location or another number of shots), a truncated file or a foreign pickle
-raises ``FewShotCacheError`` naming the file; deleting it regenerates the same split for the seed.
+raises ``DataCacheError`` naming the file; deleting it regenerates the same split for the seed.
 Caches are written to a temporary file and renamed, so an interrupted run never leaves half a file.
 """
 
@@ -44,8 +44,8 @@ class DatasetFileError(FileNotFoundError):
     """A file or folder of a dataset's expected layout is missing."""
 
 
-class FewShotCacheError(RuntimeError):
-    """A few-shot cache file cannot be used for the current split."""
+class DataCacheError(RuntimeError):
+    """A cache file (few-shot split, ImageNet's parsed lists) is unreadable or out of date."""
 
 
 def dataset_root(cfg: Any) -> str:
@@ -222,7 +222,14 @@ def load_or_build_split(
             f"get it with: {gdown_hint(gdown_id, split_path)}"
         )
     print(note)
-    train, val, test = build()
+    try:
+        train, val, test = build()
+    except DatasetFileError as err:
+        hint = f" (get it with: {gdown_hint(gdown_id, split_path)})" if gdown_id else ""
+        raise DatasetFileError(
+            f"Neither the split file {split_path}{hint} nor the raw files to build it are "
+            f"there. {err}"
+        ) from err
     save_split(train, val, test, split_path, path_prefix)
     return train, val, test
 
@@ -248,7 +255,7 @@ class _PickledDatum:
         )
 
     def to_datum(self, path: str) -> Datum:
-        """The Datum; ``FewShotCacheError`` naming the cache ``path`` if a field is malformed."""
+        """The Datum; ``DataCacheError`` naming the cache ``path`` if a field is malformed."""
         impath, label, classname = self.key()
         domain = getattr(self, "_domain", 0)
         if not (
@@ -257,7 +264,7 @@ class _PickledDatum:
             and isinstance(domain, int)
             and isinstance(classname, str)
         ):
-            raise FewShotCacheError(
+            raise DataCacheError(
                 f"{path} holds a malformed Datum ({vars(self)!r}); delete it and rerun to "
                 f"regenerate it."
             )
@@ -276,14 +283,14 @@ class _DatumUnpickler(pickle.Unpickler):
 def load_pickle(path: str) -> Any:
     """Load a Dassl/CoOp data cache through the restricted unpickler.
 
-    Datum objects come back as ``_PickledDatum``. Raises ``FewShotCacheError`` naming ``path``
+    Datum objects come back as ``_PickledDatum``. Raises ``DataCacheError`` naming ``path``
     when the file is truncated or is not such a cache.
     """
     try:
         with open(path, "rb") as f:
             return _DatumUnpickler(f).load()
     except Exception as err:
-        raise FewShotCacheError(
+        raise DataCacheError(
             f"Cannot read the cache {path} ({type(err).__name__}: {err}). It is not a "
             f"Dassl/CoOp data cache or it is truncated; delete it and rerun to regenerate it."
         ) from err
@@ -295,10 +302,10 @@ def dump_pickle(obj: Any, path: str) -> None:
 
 
 def datums_from_cache(path: str, cached: Any) -> list[Datum]:
-    """Datums from a list read by ``load_pickle``; ``FewShotCacheError`` names ``path`` if the
+    """Datums from a list read by ``load_pickle``; ``DataCacheError`` names ``path`` if the
     list holds anything else."""
     if not isinstance(cached, list) or not all(isinstance(d, _PickledDatum) for d in cached):
-        raise FewShotCacheError(
+        raise DataCacheError(
             f"{path} does not hold lists of Datum; delete it and rerun to regenerate it."
         )
     return [d.to_datum(path) for d in cached]
@@ -313,8 +320,8 @@ def _check_cached(
     of ``current`` must have ``min(num_shots, n)`` cached images.
     """
 
-    def stale(reason: str) -> FewShotCacheError:
-        return FewShotCacheError(
+    def stale(reason: str) -> DataCacheError:
+        return DataCacheError(
             f"Few-shot cache {path} does not fit the current '{key}' split: {reason}. It was "
             f"written from another split file, data location or number of shots. Delete it "
             f"and rerun: the same seed samples the same few-shot split again."
@@ -384,7 +391,7 @@ def load_fewshot(
         print(f"Loading preprocessed few-shot data from {path}")
         data = load_pickle(path)
         if not isinstance(data, dict) or not expected_keys <= set(data):
-            raise FewShotCacheError(
+            raise DataCacheError(
                 f"Few-shot cache {path} is not a dict with keys {sorted(expected_keys)}; "
                 f"delete it and rerun to regenerate it."
             )

@@ -17,7 +17,7 @@ from typing import Any
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 
 from .base import (
-    FewShotCacheError,
+    DataCacheError,
     dataset_root,
     datums_from_cache,
     dump_pickle,
@@ -132,7 +132,7 @@ class ImageNet(DatasetBase):
         """The cached lists, or ``None`` (with the reason printed) when they are out of date."""
         data = load_pickle(self.preprocessed)
         if not isinstance(data, dict) or not {"train", "test"} <= set(data):
-            raise FewShotCacheError(
+            raise DataCacheError(
                 f"{self.preprocessed} is not an ImageNet list cache (a dict with 'train' and "
                 f"'test'); delete it and rerun to rebuild it."
             )

@@ -20,7 +20,7 @@ from dassl.config import get_cfg_default
 from dassl.data.data_manager import DatasetWrapper
 from dassl.data.datasets import DATASET_REGISTRY, Datum, build_dataset
 from datasets import imagenet as imagenet_module
-from datasets.base import DatasetFileError, FewShotCacheError
+from datasets.base import DataCacheError, DatasetFileError
 from tests.dataset_trees import BUILDERS, main
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -326,7 +326,7 @@ def test_stale_or_foreign_cache_gives_clear_error(tmp_path, kind):
     else:
         target.write_bytes(pickle.dumps([1, 2, 3]))
         match = "is not a dict with keys"
-    with pytest.raises(FewShotCacheError, match=match) as err:
+    with pytest.raises(DataCacheError, match=match) as err:
         load(tmp_path / "b", "eurosat", shots=shots, seed=1)
     assert str(target) in str(err.value) and "delete it" in str(err.value).lower()
     assert not (tmp_path / "pwned").exists()
@@ -446,27 +446,29 @@ def test_missing_folder_names_the_expected_path(tmp_path, name):
 
 # config name -> (file removed from the tree, text the error must contain)
 MISSING_FILE = {
-    "oxford_pets": ("annotations/trainval.txt", "gdown"),
-    "stanford_cars": ("devkit/cars_train_annos.mat", "gdown"),
-    "oxford_flowers": ("imagelabels.mat", "gdown"),
-    "sun397": ("Training_01.txt", "gdown"),
-    "ucf101": ("ucfTrainTestlist/trainlist01.txt", "gdown"),
-    "fgvc_aircraft": ("images_variant_val.txt", "FGVCAircraft split file"),
-    "imagenet": ("classnames.txt", "gdown 1-61f_ol77pEVuJ7hQ-U5WKJNB9jUuGSI"),
-    "imagenetv2": ("classnames.txt", "gdown 1-61f_ol77pEVuJ7hQ-U5WKJNB9jUuGSI"),
+    "oxford_pets": ("annotations/trainval.txt", "gdown 1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs -O"),
+    "stanford_cars": ("devkit/cars_train_annos.mat", "gdown 1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT -O"),
+    "oxford_flowers": ("imagelabels.mat", "gdown 1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT -O"),
+    "sun397": ("Training_01.txt", "gdown 1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq -O"),
+    "ucf101": ("ucfTrainTestlist/trainlist01.txt", "gdown 1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y -O"),
+    "fgvc_aircraft": ("images_variant_val.txt", "FGVCAircraft split file not found"),
+    "imagenet": ("classnames.txt", "gdown 1-61f_ol77pEVuJ7hQ-U5WKJNB9jUuGSI -O"),
+    "imagenetv2": ("classnames.txt", "gdown 1-61f_ol77pEVuJ7hQ-U5WKJNB9jUuGSI -O"),
 }
 
 
 @pytest.mark.parametrize("name", list(MISSING_FILE))
-def test_missing_split_file_names_the_expected_path(tmp_path, name, capsys):
+def test_missing_split_file_names_the_expected_path(tmp_path, name):
     tree = BUILDERS[name](str(tmp_path), False)
     missing, text = MISSING_FILE[name]
     os.remove(os.path.join(tree.dataset_dir, missing))
     with pytest.raises(DatasetFileError) as err:
         load(tmp_path, name)
-    message = str(err.value) + capsys.readouterr().out  # the gdown hint for the split file
-    assert f"expected {os.path.join(tree.dataset_dir, missing)}." in str(err.value)
-    assert text in message and "DATASETS.md" in str(err.value)
+    message = str(err.value)
+    assert f"expected {os.path.join(tree.dataset_dir, missing)}." in message
+    assert text in message and "DATASETS.md" in message
+    if name in WITH_SPLIT_JSON:  # one error offering both ways out
+        assert f"Neither the split file {tree.dataset_dir}/split_zhou_" in message
 
 
 def test_split_file_with_a_differently_nested_image_folder(tmp_path):
