@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny_clip import tiny_clip
 from torch.nn import functional as F
 from yacs.config import CfgNode as CN
@@ -95,14 +98,15 @@ def test_ctx_init_words_give_their_token_embeddings():
     torch.testing.assert_close(learner.ctx.detach(), words, rtol=0, atol=0)
 
 
-def shifted_clip(clip_model, bias: torch.Tensor):
-    """A copy of ``clip_model`` whose token rows for "a", "photo", "of" are shifted by ``bias``:
-    its ``encode_text("a photo of a <name>.")`` is CoCoOp's text feature for an image whose
-    meta-net output is ``bias`` (context initialised from "a photo of a")."""
+def clip_with_context(clip_model, ctx: torch.Tensor):
+    """A copy of ``clip_model`` whose token rows of "a", "photo", "of" are ``ctx[0:3]`` (ctx (4, D)
+    is a context initialised from "a photo of a", moved the same way on its two "a" rows): its
+    ``encode_text("a photo of a <name>.")`` is the text feature of the prompt with context ``ctx``."""
+    torch.testing.assert_close(ctx[3], ctx[0], rtol=0, atol=0)
     shifted = copy.deepcopy(clip_model)
     rows = clip.tokenize("a photo of")[0, 1:4]
     with torch.no_grad():
-        shifted.token_embedding.weight[rows] += bias
+        shifted.token_embedding.weight[rows] = ctx[:3]
     return shifted
 
 
@@ -118,11 +122,11 @@ def test_logits_use_each_images_own_prompts():
     assert (biases[0] - biases[1]).abs().max() > 1e-3  # the two images get different prompts
 
     texts = clip.tokenize(["a photo of a cat.", "a photo of a big dog.", "a photo of a tree frog."])
+    ctx = model.prompt_learner.ctx.detach()  # the token embeddings of "a photo of a"
     for b in range(2):
         with torch.no_grad():
-            text_features = F.normalize(
-                shifted_clip(clip_model, biases[b]).encode_text(texts), dim=-1
-            )
+            prompted = clip_with_context(clip_model, ctx + biases[b])
+            text_features = F.normalize(prompted.encode_text(texts), dim=-1)
         expected = 100.0 * image_features[b] @ text_features.t()  # logit scale exp(ln 100)
         torch.testing.assert_close(logits[b], expected, rtol=1e-4, atol=1e-4)
 
@@ -142,3 +146,166 @@ def test_training_mode_returns_the_cross_entropy():
     torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="needs `label`"):
         model(images)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer on an eight-image dataset (base: cat, big dog; new: tree frog, red fox)
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_CLASSES = ["cat", "big dog", "tree frog", "red fox"]
+CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
+CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
+
+
+def _image_items(root: Path) -> list[tuple[str, int]]:
+    """Two 32 x 32 PNGs of seeded noise per class, written once under ``root``."""
+    rng = np.random.default_rng(0)
+    items = []
+    for label in range(len(DATA_CLASSES)):
+        for k in range(2):
+            path = root / f"{label}_{k}.png"
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            if not path.exists():
+                root.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+            items.append((str(path), label))
+    return items
+
+
+def _register_dataset() -> None:
+    from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
+
+    class CoCoOpTestImages(DatasetBase):
+        """Eight images, four classes; train = val = test, then base/new subsampling."""
+
+        def __init__(self, cfg):
+            items = [
+                Datum(impath=p, label=y, classname=DATA_CLASSES[y])
+                for p, y in _image_items(Path(cfg.DATASET.ROOT))
+            ]
+            splits = self.subsample_classes(
+                items, items, items, subsample=cfg.DATASET.SUBSAMPLE_CLASSES
+            )
+            super().__init__(train_x=splits[0], val=splits[1], test=splits[2])
+
+    if "CoCoOpTestImages" not in DATASET_REGISTRY.registered_names():
+        DATASET_REGISTRY.register(CoCoOpTestImages)
+
+
+def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
+    """The CoCoOp trainer with the release's base-to-new config, on the tiny CLIP (fp32, CPU)."""
+    from dassl.config import get_cfg_default
+    from dassl.engine import build_trainer as dassl_build_trainer
+
+    _register_dataset()
+    cfg = get_cfg_default()
+    coop.add_config(cfg)
+    cocoop.add_config(cfg)
+    cfg.merge_from_file(str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml"))
+    cfg.merge_from_list(
+        [
+            "TRAINER.NAME", "CoCoOp", "TRAINER.COCOOP.PREC", "fp32",
+            "DATASET.NAME", "CoCoOpTestImages", "DATASET.ROOT", str(tmp_path / "data"),
+            "DATASET.SUBSAMPLE_CLASSES", subsample, "OUTPUT_DIR", str(tmp_path / "out"),
+            "MODEL.BACKBONE.NAME", backbone, "INPUT.SIZE", (32, 32),
+            "INPUT.TRANSFORMS", ["normalize"], "DATALOADER.NUM_WORKERS", 0,
+            "DATALOADER.TRAIN_X.BATCH_SIZE", 2, "USE_CUDA", False, "VERBOSE", False,
+        ]
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    return dassl_build_trainer(cfg)
+
+
+def _images(root: Path, labels: list[int]) -> torch.Tensor:
+    """The images of ``labels`` normalised as the test loader gives them: (n, 3, 32, 32)."""
+    images = [
+        (torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 - CLIP_MEAN)
+        / CLIP_STD
+        for p, y in _image_items(root / "data")
+        if y in labels
+    ]
+    return torch.stack(images)
+
+
+def test_one_step_changes_exactly_the_prompt_learner(tmp_path, tiny_clip_path):
+    trainer = build_trainer(tmp_path, tiny_clip_path, "base")
+    learner = trainer.model.prompt_learner
+    optimized = {id(p) for group in trainer.optim.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in learner.parameters()}
+    assert trainer.get_current_lr() == pytest.approx(1e-5)  # the constant warm-up epoch
+
+    batch = next(iter(trainer.train_loader_x))
+    trainer.set_model_mode("eval")
+    with torch.no_grad():
+        logits = trainer.model(batch["img"])
+    y = batch["label"]
+    expected_loss = sum(logits[b].logsumexp(0) - logits[b, y[b]] for b in range(len(y))) / len(y)
+
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.batch_idx, trainer.num_batches = 0, len(trainer.train_loader_x)
+    trainer.set_model_mode("train")
+    summary = trainer.forward_backward(batch)
+    assert summary["loss"] == pytest.approx(expected_loss.item(), rel=1e-5)
+
+    after = trainer.model.state_dict()
+    learned = {f"prompt_learner.{n}" for n, _ in learner.named_parameters()}
+    assert learned == {
+        "prompt_learner.ctx",
+        "prompt_learner.meta_net.linear1.weight",
+        "prompt_learner.meta_net.linear1.bias",
+        "prompt_learner.meta_net.linear2.weight",
+        "prompt_learner.meta_net.linear2.bias",
+    }
+    for key in before:
+        changed = not torch.equal(before[key], after[key])
+        assert changed == (key in learned), f"{key}: changed={changed}"
+
+
+def test_new_classes_evaluate_from_a_release_style_base_checkpoint(tmp_path, tiny_clip_path):
+    base = build_trainer(tmp_path, tiny_clip_path, "base", seed=1)
+    learner = base.model.prompt_learner
+    shift = 0.05 * torch.randn(128)  # one shift for every row: the two "a" rows stay equal
+    with torch.no_grad():
+        learner.ctx += shift
+        for p in learner.meta_net.parameters():
+            p.copy_(torch.randn_like(p) * 0.3)
+    # the official code's checkpoint: fp16 tensors, no val_result
+    state = {k: v.half().float() for k, v in learner.state_dict().items()}
+    (tmp_path / "base/prompt_learner").mkdir(parents=True)
+    torch.save(
+        {"state_dict": {k: v.half() for k, v in state.items()}, "epoch": 10},
+        tmp_path / "base/prompt_learner/model.pth.tar-10",
+    )
+
+    new = build_trainer(tmp_path, tiny_clip_path, "new", seed=2)
+    new.load_model(str(tmp_path / "base"), epoch=10)
+    loaded = new.model.prompt_learner.state_dict()
+    for key in ("ctx", "meta_net.linear1.weight", "meta_net.linear2.bias"):
+        torch.testing.assert_close(loaded[key], state[key], rtol=0, atol=0)
+    with torch.no_grad():  # class tokens rebuilt for the new names
+        words = clip.tokenize(["a photo of a tree frog.", "a photo of a red fox."])
+        embedded = tiny_clip().token_embedding(words)
+    torch.testing.assert_close(loaded["token_suffix"], embedded[:, 5:], rtol=0, atol=0)
+
+    # reference: CLIP's encode_text with the rows of "a photo of" set to the loaded context plus
+    # each image's meta-net bias
+    images = _images(tmp_path, labels=[2, 3])
+    clip_model = tiny_clip()
+    texts = clip.tokenize(["a photo of a tree frog.", "a photo of a red fox."])
+    meta_net = new.model.prompt_learner.meta_net
+    with torch.no_grad():
+        image_features = F.normalize(clip_model.encode_image(images), dim=-1)  # (4, 32)
+        expected = []
+        for feature in image_features:
+            shifted = clip_with_context(clip_model, state["ctx"] + meta_net(feature))
+            text_features = F.normalize(shifted.encode_text(texts), dim=-1)  # (2, 32)
+            expected.append(100.0 * feature @ text_features.t())
+        expected = torch.stack(expected)  # (4, 2)
+        new.set_model_mode("eval")
+        logits = new.model_inference(images)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+    labels = torch.tensor([0, 0, 1, 1])
+    expected_accuracy = 100.0 * (expected.argmax(1) == labels).float().mean().item()
+    assert new.test() == pytest.approx(expected_accuracy)

@@ -3,8 +3,13 @@ release's unused checkpoint keys; one trainer step; base -> new evaluation from 
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny_clip import tiny_clip
 from torch.nn import functional as F
 from yacs.config import CfgNode as CN
@@ -95,3 +100,175 @@ def test_hand_crafted_features_are_not_in_checkpoints_and_must_match_the_classes
     hand = encode_texts(clip_model, ["a photo of a cat."], torch.device("cpu"))
     with pytest.raises(ValueError, match="1 hand-crafted text features for 3 classes"):
         kgcoop.CustomCLIP(make_cfg(), CLASSNAMES, clip_model, hand)
+
+
+def clip_with_context(clip_model, ctx: torch.Tensor):
+    """A copy of ``clip_model`` whose token rows of "a", "photo", "of" are ``ctx[0:3]`` (ctx (4, D)
+    is a context initialised from "a photo of a", moved the same way on its two "a" rows): its
+    ``encode_text("a photo of a <name>.")`` is the text feature of the prompt with context ``ctx``."""
+    torch.testing.assert_close(ctx[3], ctx[0], rtol=0, atol=0)
+    shifted = copy.deepcopy(clip_model)
+    rows = clip.tokenize("a photo of")[0, 1:4]
+    with torch.no_grad():
+        shifted.token_embedding.weight[rows] = ctx[:3]
+    return shifted
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer on an eight-image dataset (base: cat, big dog; new: tree frog, red fox)
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_CLASSES = ["cat", "big dog", "tree frog", "red fox"]
+CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
+CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
+
+
+def _image_items(root: Path) -> list[tuple[str, int]]:
+    """Two 32 x 32 PNGs of seeded noise per class, written once under ``root``."""
+    rng = np.random.default_rng(0)
+    items = []
+    for label in range(len(DATA_CLASSES)):
+        for k in range(2):
+            path = root / f"{label}_{k}.png"
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            if not path.exists():
+                root.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+            items.append((str(path), label))
+    return items
+
+
+def _register_dataset() -> None:
+    from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
+
+    class KgCoOpTestImages(DatasetBase):
+        """Eight images, four classes; train = val = test, then base/new subsampling."""
+
+        def __init__(self, cfg):
+            items = [
+                Datum(impath=p, label=y, classname=DATA_CLASSES[y])
+                for p, y in _image_items(Path(cfg.DATASET.ROOT))
+            ]
+            splits = self.subsample_classes(
+                items, items, items, subsample=cfg.DATASET.SUBSAMPLE_CLASSES
+            )
+            super().__init__(train_x=splits[0], val=splits[1], test=splits[2])
+
+    if "KgCoOpTestImages" not in DATASET_REGISTRY.registered_names():
+        DATASET_REGISTRY.register(KgCoOpTestImages)
+
+
+def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
+    """The KgCoOp trainer with the release's base-to-new config, on the tiny CLIP (fp32, CPU)."""
+    from dassl.config import get_cfg_default
+    from dassl.engine import build_trainer as dassl_build_trainer
+
+    _register_dataset()
+    cfg = get_cfg_default()
+    coop.add_config(cfg)
+    kgcoop.add_config(cfg)
+    cfg.merge_from_file(str(REPO / "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml"))
+    cfg.merge_from_list(
+        [
+            "TRAINER.NAME", "KgCoOp", "TRAINER.KGCOOP.PREC", "fp32",
+            "DATASET.NAME", "KgCoOpTestImages", "DATASET.ROOT", str(tmp_path / "data"),
+            "DATASET.SUBSAMPLE_CLASSES", subsample, "OUTPUT_DIR", str(tmp_path / "out"),
+            "MODEL.BACKBONE.NAME", backbone, "INPUT.SIZE", (32, 32),
+            "INPUT.TRANSFORMS", ["normalize"], "DATALOADER.NUM_WORKERS", 0,
+            "DATALOADER.TRAIN_X.BATCH_SIZE", 2, "USE_CUDA", False, "VERBOSE", False,
+        ]
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    return dassl_build_trainer(cfg)
+
+
+def _images(root: Path, labels: list[int]) -> torch.Tensor:
+    """The images of ``labels`` normalised as the loaders give them: (n, 3, 32, 32)."""
+    images = [
+        (torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 - CLIP_MEAN)
+        / CLIP_STD
+        for p, y in _image_items(root / "data")
+        if y in labels
+    ]
+    return torch.stack(images)
+
+
+def clip_features(clip_model, texts: list[str]) -> torch.Tensor:
+    with torch.no_grad():
+        return F.normalize(clip_model.encode_text(clip.tokenize(texts)), dim=-1)
+
+
+def test_one_step_loss_is_ce_plus_8_kg_and_changes_only_ctx(tmp_path, tiny_clip_path):
+    trainer = build_trainer(tmp_path, tiny_clip_path, "base")
+    assert trainer.w == 8.0
+    model, learner = trainer.model, trainer.model.prompt_learner
+    clip_model = tiny_clip()
+    names = ["a photo of a cat.", "a photo of a big dog."]  # the demo-less default template
+    torch.testing.assert_close(model.text_features_hand, clip_features(clip_model, names))
+    assert {id(p) for g in trainer.optim.param_groups for p in g["params"]} == {id(learner.ctx)}
+
+    shift = 0.05 * torch.randn(128)
+    with torch.no_grad():
+        learner.ctx += shift  # now the learned prompt differs from the hand-crafted one
+    batch = next(iter(trainer.train_loader_x))
+    y = batch["label"]
+    with torch.no_grad():
+        learned = clip_features(clip_with_context(clip_model, learner.ctx), names)  # (2, 32)
+        hand = clip_features(clip_model, names)
+        logits = 100.0 * F.normalize(clip_model.encode_image(batch["img"]), dim=-1) @ learned.t()
+    ce = sum(logits[b].logsumexp(0) - logits[b, y[b]] for b in range(len(y))) / len(y)
+    kg = 1 - ((learned * hand).sum(1)).mean()
+    assert kg > 1e-4
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hand_before = model.text_features_hand.clone()
+    trainer.batch_idx, trainer.num_batches = 0, len(trainer.train_loader_x)
+    trainer.set_model_mode("train")
+    summary = trainer.forward_backward(batch)
+    assert summary["loss_kg"] == pytest.approx(kg.item(), rel=1e-3)
+    assert summary["loss"] == pytest.approx((ce + 8.0 * kg).item(), rel=1e-4)
+
+    after = model.state_dict()
+    for key in before:
+        changed = not torch.equal(before[key], after[key])
+        assert changed == (key == "prompt_learner.ctx"), f"{key}: changed={changed}"
+    torch.testing.assert_close(model.text_features_hand, hand_before, rtol=0, atol=0)
+
+
+def test_new_classes_evaluate_from_a_release_checkpoint(tmp_path, tiny_clip_path):
+    base = build_trainer(tmp_path, tiny_clip_path, "base", seed=1)
+    shift = 0.05 * torch.randn(128)
+    with torch.no_grad():
+        base.model.prompt_learner.ctx += shift
+    # the release's checkpoint: fp16, with its unused leftover meta-net and bias vectors
+    state = {k: v.half() for k, v in base.model.prompt_learner.state_dict().items()}
+    state["bias_vectors"] = torch.zeros(1, 512, dtype=torch.half)
+    state["meta_net.linear1.weight"] = torch.zeros(128, 512, dtype=torch.half)
+    state["meta_net.linear1.bias"] = torch.zeros(128, dtype=torch.half)
+    state["meta_net.linear2.weight"] = torch.zeros(512, 128, dtype=torch.half)
+    state["meta_net.linear2.bias"] = torch.zeros(512, dtype=torch.half)
+    (tmp_path / "base/prompt_learner").mkdir(parents=True)
+    torch.save(
+        {"state_dict": state, "epoch": 100}, tmp_path / "base/prompt_learner/model.pth.tar-100"
+    )
+
+    new = build_trainer(tmp_path, tiny_clip_path, "new", seed=2)
+    new.load_model(str(tmp_path / "base"), epoch=100)
+    loaded_ctx = new.model.prompt_learner.ctx.detach()
+    torch.testing.assert_close(loaded_ctx, state["ctx"].float(), rtol=0, atol=0)
+
+    clip_model = tiny_clip()
+    names = ["a photo of a tree frog.", "a photo of a red fox."]
+    torch.testing.assert_close(new.model.text_features_hand, clip_features(clip_model, names))
+    images = _images(tmp_path, labels=[2, 3])
+    with torch.no_grad():
+        learned = clip_features(clip_with_context(clip_model, loaded_ctx), names)
+        expected = 100.0 * F.normalize(clip_model.encode_image(images), dim=-1) @ learned.t()
+        new.set_model_mode("eval")
+        logits = new.model_inference(images)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+    labels = torch.tensor([0, 0, 1, 1])
+    expected_accuracy = 100.0 * (expected.argmax(1) == labels).float().mean().item()
+    assert new.test() == pytest.approx(expected_accuracy)
