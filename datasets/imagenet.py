@@ -114,14 +114,19 @@ class ImageNet(DatasetBase):
                 return lists
 
         text_file = os.path.join(self.dataset_dir, "classnames.txt")
-        lists = []
-        for split in ("train", "val"):
-            split_dir = os.path.join(self.image_dir, split)
-            folders = wnid_folders(split_dir, classnames, text_file)
-            lists.append(
-                read_class_folders(split_dir, folders, classnames, list(range(len(folders))))
+        train_dir, val_dir = (os.path.join(self.image_dir, split) for split in ("train", "val"))
+        folders = wnid_folders(train_dir, classnames, text_file)
+        val_folders = wnid_folders(val_dir, classnames, text_file)
+        if val_folders != folders:  # labels are folder positions: both must list the same classes
+            differ = sorted(set(folders) ^ set(val_folders))
+            raise ValueError(
+                f"{train_dir} and {val_dir} must hold the same class folders; {differ[:5]} are "
+                f"in only one of them. Put the validation images into class folders (see "
+                f"DATASETS.md)."
             )
-        train, test = lists
+        labels = list(range(len(folders)))
+        train = read_class_folders(train_dir, folders, classnames, labels)
+        test = read_class_folders(val_dir, folders, classnames, labels)
         print(f"Saving the parsed ImageNet lists to {self.preprocessed}")
         dump_pickle({"train": train, "test": test, "fingerprint": fingerprint}, self.preprocessed)
         return train, test

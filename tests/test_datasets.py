@@ -471,6 +471,13 @@ def test_missing_split_file_names_the_expected_path(tmp_path, name):
         assert f"Neither the split file {tree.dataset_dir}/split_zhou_" in message
 
 
+def test_imagenet_val_must_have_the_train_classes(tmp_path):
+    tree = BUILDERS["imagenet"](str(tmp_path), True)
+    shutil.rmtree(os.path.join(tree.dataset_dir, "images", "val", "n01443537"))
+    with pytest.raises(ValueError, match=r"\['n01443537'\] are in only one of them"):
+        load(tmp_path, "imagenet")
+
+
 def test_split_file_with_a_differently_nested_image_folder(tmp_path):
     tree = BUILDERS["eurosat"](str(tmp_path), True)
     image_dir = os.path.join(tree.dataset_dir, "2750")
