@@ -1,5 +1,4 @@
-"""SEP: Self-Enhanced Prompt Tuning (Yao et al., arXiv 2405.15549), as the authors' release computes
-it.
+"""SEP, Self-Enhanced Prompt Tuning (Yao et al., arXiv 2405.15549), as the authors' release does it.
 
 CoOp's prompt tokens do not depend on the input. SEP rebuilds them before each fused encoder block
 from the block's own pre-trained tokens with a small cross-attention Token Fusion Module (TFM), in
@@ -11,15 +10,23 @@ both CLIP encoders:
 
 Prompted features are added to frozen CLIP features (hand-crafted template / prompt-free image)
 before normalising, and the loss adds KgCoOp-style consistency terms on both sides and a prototype
-classifier. See ``docs``/the README for the settings; the defaults reproduce the release, including
-two quirks kept on purpose and exposed as switches:
+classifier. The defaults of ``TRAINER.SEP`` (:func:`add_config`) reproduce the release, including
+its quirks, kept on purpose and exposed as switches:
 
 - ``TRAINER.SEP.ATTN_AXIS "batch"``: the release feeds (batch, tokens, d) tensors to a
   sequence-first ``nn.MultiheadAttention``, so each prompt slot attends across the *batch* (images
-  of the mini-batch; classes on the text side). ``"tokens"`` attends within each sample instead.
+  of the mini-batch; classes on the text side, so new-class prompts depend on the evaluated class
+  set). ``"tokens"`` attends within each sample instead.
 - ``TRAINER.SEP.SELECT "batch"``: one visual top-k for the whole mini-batch; ``"sample"`` per image.
   Predictions are independent of the test-batch composition only with ``ATTN_AXIS tokens`` *and*
   ``SELECT sample``.
+- ``TRAINER.SEP.ROUND_SCALES_FP16 True``: the TFM scalars s1, s2 are rounded to fp16 before mixing.
+
+Deliberate departures from the release (its faults): every precision works (the TFMs follow
+CLIP's dtype; fp32 and amp run, amp computes all four loss terms), the hand-crafted text features
+are computed in fp32 whatever the precision, in fp16 mode the fused features, logits and losses
+are fp32, and the visual token scores are always computed in fp32 (fp16 squares overflow). Checkpoints of the release load through
+:func:`map_release_state_dict`.
 """
 
 from __future__ import annotations
@@ -375,6 +382,12 @@ class PromptLearner(nn.Module):
                 f"TRAINER.SEP.N_CTX {self.n_ctx}: prompts and selected class tokens need "
                 f"1 + 2 * N_CTX <= {context_length} (the context length of this CLIP)."
             )
+        n_visual_tokens = clip_model.visual.positional_embedding.shape[0]  # 1 + N patches
+        if self.n_ctx_v > n_visual_tokens:
+            raise ValueError(
+                f"TRAINER.SEP.N_CTX_V {self.n_ctx_v}: the visual prompts select as many tokens "
+                f"among the {n_visual_tokens} of this CLIP's image encoder; use at most that."
+            )
         self.text_fusion_layers = resolve_fusion_layers(
             sep.FUSION_LAYERS, len(clip_model.transformer.resblocks), "text"
         )
@@ -396,6 +409,8 @@ class PromptLearner(nn.Module):
             nn.init.normal_(ctx, std=0.02)
         ctx_visual = torch.empty(self.n_ctx_v, visual_width, dtype=dtype, device=device)
         nn.init.normal_(ctx_visual, std=0.02)
+        print(f'Initial text context: "{prefix}" ({self.n_ctx} tokens)')
+        print(f"Number of visual prompt tokens: {self.n_ctx_v}")
         self.ctx = nn.Parameter(ctx)  # (n_t, d_text)
         self.ctx_visual = nn.Parameter(ctx_visual)  # (n_v, d_vis)
         self.register_buffer("token_prefix", embedding[:, :1])  # (n_cls, 1, d_text) SOS

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -621,30 +623,55 @@ def test_one_step_changes_exactly_the_sep_parameters(trainer):
             assert not changed, f"frozen tensor {key} changed"
 
 
-def test_release_checkpoint_evaluates_like_our_own(tmp_path, tiny_clip_path):
+def _write_both_checkpoints(tmp_path, tiny_clip_path) -> tuple[object, Path, Path]:
+    """A trained-looking SEP model saved in our layout and in the release's (fp16 tensors,
+    release names, another class set): the trainer and the two run folders (epoch 5)."""
     source = build_sep_trainer(tmp_path, tiny_clip_path, seed=1)
     _perturb(source.model)
-    with torch.no_grad():  # values an fp16 release checkpoint can hold exactly
+    with torch.no_grad():  # values an fp16 release checkpoint holds exactly
         for p in source.model.prompt_learner.parameters():
             p.copy_(p.half().float())
-    source.save_model(4, str(tmp_path / "ours"))  # -> ours/prompt_learner/model.pth.tar-5
-    release_dir = tmp_path / "release" / "prompt_learner"
-    release_dir.mkdir(parents=True)
-    checkpoint = {
-        "state_dict": release_state_dict(source.model),
-        "epoch": 5,
-        "optimizer": None,
-        "scheduler": None,
-    }
-    torch.save(checkpoint, release_dir / "model.pth.tar-5")
+    ours, release = tmp_path / "ours", tmp_path / "release"
+    source.save_model(4, str(ours))  # -> ours/prompt_learner/model.pth.tar-5
+    (release / "prompt_learner").mkdir(parents=True)
+    checkpoint = {"state_dict": release_state_dict(source.model), "epoch": 5, "optimizer": None,
+                  "scheduler": None}  # fmt: skip
+    torch.save(checkpoint, release / "prompt_learner" / "model.pth.tar-5")
+    return source, ours, release
 
+
+def test_release_checkpoint_evaluates_like_our_own(tmp_path, tiny_clip_path):
+    source, ours, release = _write_both_checkpoints(tmp_path, tiny_clip_path)
     images, _ = _test_images(tmp_path)
     expected = _logits(source, images)
-    for directory in ("ours", "release"):
+    for directory in (ours, release):
         fresh = build_sep_trainer(tmp_path, tiny_clip_path, seed=2)
         assert not torch.allclose(_logits(fresh, images), expected, atol=1e-3)
-        fresh.load_model(str(tmp_path / directory), epoch=5)
+        fresh.load_model(str(directory), epoch=5)
         torch.testing.assert_close(_logits(fresh, images), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_train_py_eval_only_reads_a_release_checkpoint(tmp_path, tiny_clip_path):
+    """``train.py --eval-only`` on the demo's new classes: the release checkpoint gives the same
+    result block as our own checkpoint of the same values."""
+    _, ours, release = _write_both_checkpoints(tmp_path, tiny_clip_path)
+    results = {}
+    for directory in (ours, release):
+        cmd = [
+            sys.executable, str(REPO / "train.py"), "--root", str(tmp_path / "data"),
+            "--seed", "1", "--trainer", "SEP",
+            "--config-file", str(SEP_CONFIGS / "demo.yaml"),
+            "--output-dir", str(tmp_path / f"eval_{directory.name}"),
+            "--eval-only", "--model-dir", str(directory), "--load-epoch", "5",
+            "DATASET.NAME", "Demo", "DATASET.NUM_SHOTS", "1", "DATASET.SUBSAMPLE_CLASSES", "new",
+            "MODEL.BACKBONE.NAME", tiny_clip_path, "TRAINER.SEP.PREC", "fp32",
+        ]  # fmt: skip
+        run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert "Loading weights to prompt_learner" in run.stdout
+        results[directory.name] = run.stdout[run.stdout.index("=> result") :]
+    assert "* accuracy:" in results["ours"]
+    assert results["ours"] == results["release"]
 
 
 def test_amp_computes_all_four_terms(tmp_path, tiny_clip_path):
@@ -664,6 +691,11 @@ def test_amp_computes_all_four_terms(tmp_path, tiny_clip_path):
     total = amp["ce"] + amp["text"] + amp["visual"] + amp["proto"]
     assert amp["loss"].item() == pytest.approx(total.item(), rel=1e-6)
     assert amp["loss"].item() > amp["ce"].item() + 0.1  # not the release's CE-only amp loss
+    before = trainer.model.prompt_learner.ctx_visual.detach().clone()
+    trainer.batch_idx, trainer.num_batches = 0, 2
+    trainer.set_model_mode("train")
+    assert math.isfinite(trainer.forward_backward(next(iter(trainer.train_loader_x)))["loss"])
+    assert not torch.equal(trainer.model.prompt_learner.ctx_visual, before)
 
 
 def test_fp16_on_cpu_falls_back_to_fp32(tmp_path, tiny_clip_path):
@@ -767,3 +799,8 @@ def test_demo_config_loads():
     sep.check_sep_config(cfg)
     assert cfg.MODEL.BACKBONE.NAME == "demo/weights/demo_clip.pt"
     assert cfg.INPUT.SIZE == (32, 32)
+
+
+def test_more_visual_prompts_than_tokens_names_the_key():
+    with pytest.raises(ValueError, match="N_CTX_V 18"):
+        build_custom_clip(TINY_CLASSES, N_CTX_V=18)  # the tiny ViT has 1 + 16 tokens
