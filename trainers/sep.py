@@ -25,8 +25,8 @@ its quirks, kept on purpose and exposed as switches:
 Deliberate departures from the release (its faults): every precision works (the TFMs follow
 CLIP's dtype; fp32 and amp run, amp computes all four loss terms), the hand-crafted text features
 are computed in fp32 whatever the precision, in fp16 mode the fused features, logits and losses
-are fp32, and the visual token scores are always computed in fp32 (fp16 squares overflow). Checkpoints of the release load through
-:func:`map_release_state_dict`.
+are fp32, and the visual token scores are always computed in fp32 (fp16 squares overflow).
+Checkpoints of the release load through :func:`map_release_state_dict`.
 """
 
 from __future__ import annotations
