@@ -10,7 +10,6 @@ import os.path as osp
 import pickle
 import random
 import warnings
-import zipfile
 from collections import OrderedDict
 from typing import Any
 
@@ -32,20 +31,21 @@ __all__ = [
     "tolist_if_not",
 ]
 
-_PLAIN_TYPES = (torch.Tensor, torch.Size, int, float, str, bool, bytes, type(None))
+_PLAIN_SCALARS = (int, float, str, bool, bytes, type(None))
 
 
 def _check_plain(obj: Any, where: str) -> None:
     """Raise a ``TypeError`` naming the offending entry unless ``obj`` is made of tensors and
-    plain Python values (what ``torch.load(weights_only=True)`` accepts)."""
-    if isinstance(obj, _PLAIN_TYPES):
+    plain Python values (what ``torch.load(weights_only=True)`` accepts). Subclasses such as
+    ``numpy.float64`` (a float subclass) or ``defaultdict`` are refused."""
+    if isinstance(obj, torch.Tensor) or type(obj) in _PLAIN_SCALARS:
         return
-    if isinstance(obj, dict):
+    if type(obj) in (dict, OrderedDict):
         for k, v in obj.items():
             _check_plain(k, f"{where} (a key)")
             _check_plain(v, f"{where}[{k!r}]")
         return
-    if isinstance(obj, (list, tuple)):
+    if type(obj) in (list, tuple, torch.Size):
         for i, v in enumerate(obj):
             _check_plain(v, f"{where}[{i}]")
         return
@@ -219,12 +219,10 @@ def load_checkpoint(fpath: str) -> dict[str, Any]:
         raise FileNotFoundError(f'Checkpoint file not found at "{fpath}"')
     try:
         return torch.load(fpath, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Weights only load failed" not in str(e):
+    except Exception as e:  # a damaged file can fail in any of the unpickler's steps
+        if not (isinstance(e, pickle.UnpicklingError) and "Weights only load failed" in str(e)):
             raise _corrupt_checkpoint_error(fpath, e) from e
         weights_only_error = e
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as e:
-        raise _corrupt_checkpoint_error(fpath, e) from e
 
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(fpath)
