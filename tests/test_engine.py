@@ -38,6 +38,17 @@ def restore_stdout():
     sys.stdout = saved
 
 
+def test_setup_logger_tees_to_one_file_at_a_time(tmp_path, restore_stdout):
+    setup_logger(str(tmp_path / "first"))
+    print("to the first log")
+    setup_logger(str(tmp_path / "second" / "custom.txt"))
+    print("to the second log")
+    assert sys.stdout.encoding  # stream attributes come from the console
+    sys.stdout.flush()
+    assert (tmp_path / "first" / "log.txt").read_text() == "to the first log\n"
+    assert (tmp_path / "second" / "custom.txt").read_text() == "to the second log\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # Learning-rate schedulers and optimizers
 # ---------------------------------------------------------------------------------------------

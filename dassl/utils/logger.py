@@ -49,6 +49,12 @@ class Logger:
     def isatty(self) -> bool:
         return self.console.isatty()
 
+    def __getattr__(self, name: str) -> object:
+        # anything else a stream has (encoding, errors, fileno, ...) comes from the console
+        if name in ("console", "file"):
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
     def close(self) -> None:
         if self.file is not None:
             self.file.close()
