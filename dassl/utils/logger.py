@@ -24,7 +24,8 @@ class Logger:
         self.file = None
         if fpath is not None:
             mkdir_if_missing(osp.dirname(fpath))
-            self.file = open(fpath, "a")
+            # line-buffered: a killed run keeps every line it printed (parsers read the log)
+            self.file = open(fpath, "a", buffering=1)
 
     def __del__(self) -> None:
         self.close()
