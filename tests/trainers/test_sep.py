@@ -39,6 +39,11 @@ SEP_CONFIGS = REPO / "configs" / "trainers" / "SEP"
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)  # every test sees the same random tensors
+
+
 def fp16(value: float) -> float:
     """``value`` rounded to IEEE half precision (numpy, independent of torch)."""
     return float(np.float16(value))
