@@ -114,8 +114,8 @@ class CustomCLIP(nn.Module):
         if self.prompt_learner.training:
             if label is None:
                 raise ValueError(
-                    "CoCoOp's CustomCLIP returns the loss in training mode and needs `label`; "
-                    "call it with (image, label) or switch the prompt learner to eval()."
+                    "trainers/cocoop.py CustomCLIP returns the loss in training mode and needs "
+                    "`label`; call it with (image, label) or switch the prompt learner to eval()."
                 )
             return F.cross_entropy(logits.float(), label)
         return logits

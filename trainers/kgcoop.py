@@ -74,14 +74,14 @@ class CustomCLIP(coop.CustomCLIP):
         super().__init__(_coop_context_cfg(cfg), classnames, clip_model)
         if text_features_hand.shape[0] != len(classnames):
             raise ValueError(
-                f"KgCoOp: {text_features_hand.shape[0]} hand-crafted text features for "
-                f"{len(classnames)} classes; compute one per class name."
+                f"trainers/kgcoop.py CustomCLIP: {text_features_hand.shape[0]} hand-crafted text "
+                f"features for {len(classnames)} classes; compute one per class name."
             )
         self.register_buffer("text_features_hand", text_features_hand, persistent=False)
 
-    def forward(self, image: torch.Tensor):
+    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """image (B, 3, H, W) -> logits (B, n_cls); while the prompt learner is in training mode,
-        ``(logits, knowledge_guided_loss)`` (the second 0-d), as the release returns them."""
+        ``(logits, knowledge_guided_loss)`` (the second 0-d), the pair the release returns."""
         image_features = F.normalize(
             self.image_encoder(image.type(self.text_encoder.dtype)), dim=-1
         )
@@ -168,7 +168,8 @@ class KgCoOp(PromptLearningTrainer):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def map_checkpoint_keys(self, state_dict: dict, name: str) -> dict:
-        """Drop the release's unused prompt-learner parameters (``bias_vectors``, ``meta_net.*``)."""
+        """Drop the release's unused prompt-learner parameters (``bias_vectors``,
+        ``meta_net.*``)."""
         return {
             k: v
             for k, v in state_dict.items()

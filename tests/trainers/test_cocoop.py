@@ -101,7 +101,8 @@ def test_ctx_init_words_give_their_token_embeddings():
 def clip_with_context(clip_model, ctx: torch.Tensor):
     """A copy of ``clip_model`` whose token rows of "a", "photo", "of" are ``ctx[0:3]`` (ctx (4, D)
     is a context initialised from "a photo of a", moved the same way on its two "a" rows): its
-    ``encode_text("a photo of a <name>.")`` is the text feature of the prompt with context ``ctx``."""
+    ``encode_text("a photo of a <name>.")`` is the text feature of the prompt with context
+    ``ctx``."""
     torch.testing.assert_close(ctx[3], ctx[0], rtol=0, atol=0)
     shifted = copy.deepcopy(clip_model)
     rows = clip.tokenize("a photo of")[0, 1:4]
