@@ -194,7 +194,7 @@ def _register_dataset() -> None:
         DATASET_REGISTRY.register(CoCoOpTestImages)
 
 
-def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
+def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0, prec: str = "fp32"):
     """The CoCoOp trainer with the release's base-to-new config, on the tiny CLIP (fp32, CPU)."""
     from dassl.config import get_cfg_default
     from dassl.engine import build_trainer as dassl_build_trainer
@@ -206,7 +206,7 @@ def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
     cfg.merge_from_file(str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml"))
     cfg.merge_from_list(
         [
-            "TRAINER.NAME", "CoCoOp", "TRAINER.COCOOP.PREC", "fp32",
+            "TRAINER.NAME", "CoCoOp", "TRAINER.COCOOP.PREC", prec,
             "DATASET.NAME", "CoCoOpTestImages", "DATASET.ROOT", str(tmp_path / "data"),
             "DATASET.SUBSAMPLE_CLASSES", subsample, "OUTPUT_DIR", str(tmp_path / "out"),
             "MODEL.BACKBONE.NAME", backbone, "INPUT.SIZE", (32, 32),
@@ -310,3 +310,18 @@ def test_new_classes_evaluate_from_a_release_style_base_checkpoint(tmp_path, tin
     labels = torch.tensor([0, 0, 1, 1])
     expected_accuracy = 100.0 * (expected.argmax(1) == labels).float().mean().item()
     assert new.test() == pytest.approx(expected_accuracy)
+
+
+def test_amp_gives_the_fp32_loss_in_bf16_on_the_cpu(tmp_path, tiny_clip_path):
+    from trainers.common import autocast
+
+    trainer = build_trainer(tmp_path, tiny_clip_path, "base", prec="amp")
+    assert trainer.prec == "amp" and trainer.scaler is None  # bf16 on the CPU needs no scaler
+    batch = next(iter(trainer.train_loader_x))
+    trainer.set_model_mode("train")
+    with torch.no_grad():
+        fp32 = trainer.model(batch["img"], batch["label"])
+        with autocast("amp", torch.device("cpu")):
+            amp = trainer.model(batch["img"], batch["label"])
+    assert amp.dtype == torch.float32
+    assert amp.item() == pytest.approx(fp32.item(), rel=0.02)

@@ -160,7 +160,7 @@ def _register_dataset() -> None:
         DATASET_REGISTRY.register(KgCoOpTestImages)
 
 
-def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
+def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0, prec: str = "fp32"):
     """The KgCoOp trainer with the release's base-to-new config, on the tiny CLIP (fp32, CPU)."""
     from dassl.config import get_cfg_default
     from dassl.engine import build_trainer as dassl_build_trainer
@@ -172,7 +172,7 @@ def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0):
     cfg.merge_from_file(str(REPO / "configs/trainers/KgCoOp/vit_b16_ep100_ctxv1.yaml"))
     cfg.merge_from_list(
         [
-            "TRAINER.NAME", "KgCoOp", "TRAINER.KGCOOP.PREC", "fp32",
+            "TRAINER.NAME", "KgCoOp", "TRAINER.KGCOOP.PREC", prec,
             "DATASET.NAME", "KgCoOpTestImages", "DATASET.ROOT", str(tmp_path / "data"),
             "DATASET.SUBSAMPLE_CLASSES", subsample, "OUTPUT_DIR", str(tmp_path / "out"),
             "MODEL.BACKBONE.NAME", backbone, "INPUT.SIZE", (32, 32),
@@ -273,3 +273,26 @@ def test_new_classes_evaluate_from_a_release_checkpoint(tmp_path, tiny_clip_path
     labels = torch.tensor([0, 0, 1, 1])
     expected_accuracy = 100.0 * (expected.argmax(1) == labels).float().mean().item()
     assert new.test() == pytest.approx(expected_accuracy)
+
+
+def test_amp_gives_the_fp32_loss_terms_in_bf16_on_the_cpu(tmp_path, tiny_clip_path):
+    from trainers.common import autocast
+
+    trainer = build_trainer(tmp_path, tiny_clip_path, "base", prec="amp")
+    assert trainer.prec == "amp" and trainer.scaler is None  # bf16 on the CPU needs no scaler
+    with torch.no_grad():
+        trainer.model.prompt_learner.ctx += 0.05 * torch.randn(128)
+    images = next(iter(trainer.train_loader_x))["img"]
+    trainer.set_model_mode("train")
+    with torch.no_grad():
+        logits_fp32, kg_fp32 = trainer.model(images)
+        with autocast("amp", torch.device("cpu")):
+            logits_amp, kg_amp = trainer.model(images)
+    assert kg_amp.dtype == torch.float32 and kg_fp32.item() > 1e-4
+    assert kg_amp.item() == pytest.approx(kg_fp32.item(), rel=0.05, abs=1e-3)
+    labels = logits_fp32.argmin(1)  # the least likely classes: a CE far from 0
+    ce_amp, ce_fp32 = (
+        F.cross_entropy(logits_amp.float(), labels),
+        F.cross_entropy(logits_fp32, labels),
+    )
+    assert ce_amp.item() == pytest.approx(ce_fp32.item(), rel=0.05)  # bf16 logits at scale 100
