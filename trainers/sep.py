@@ -566,7 +566,14 @@ class SEP(PromptLearningTrainer):
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model("prompt_learner", learner, self.optim, self.sched)
         self.make_grad_scaler()
+
+    def before_train(self) -> None:
+        # The release initialises the prototypes at the end of build_model. Doing it here, still
+        # before the first step and with nothing drawing random numbers in between, gives the same
+        # prototypes and spares evaluation-only runs a pass over the training set (a resumed run
+        # overwrites them with the checkpoint's).
         self.init_prototypes()
+        super().before_train()
 
     @torch.no_grad()
     def init_prototypes(self) -> None:

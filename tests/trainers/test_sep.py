@@ -597,6 +597,9 @@ def trainer(tmp_path, tiny_clip_path):
 
 
 def test_prototypes_initialised_from_training_images(trainer, tmp_path):
+    # not at build time (an evaluation-only run never needs them), but before the first step
+    assert torch.count_nonzero(trainer.model.prompt_learner.prototypes) == 0
+    trainer.before_train()
     images, labels = _test_images(tmp_path)
     clip_model = tiny_clip()
     with torch.no_grad():
@@ -612,6 +615,7 @@ def test_one_step_changes_exactly_the_sep_parameters(trainer):
     learner = trainer.model.prompt_learner
     optimized = {id(p) for group in trainer.optim.param_groups for p in group["params"]}
     assert optimized == {id(p) for p in learner.parameters()}
+    trainer.init_prototypes()
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     batch = next(iter(trainer.train_loader_x))
     trainer.batch_idx, trainer.num_batches = 0, len(trainer.train_loader_x)
