@@ -63,11 +63,15 @@ def build_jobs(args) -> list[tuple[str, list[launch.Run]]]:
     return jobs
 
 
-def run_job(name: str, runs: list[launch.Run], devices: queue.Queue, log_dir: Path | None) -> str:
+def run_job(
+    name: str, runs: list[launch.Run], devices: queue.Queue, log_dir: Path | None, threads: int
+) -> str:
     device = devices.get()
     env = dict(os.environ)
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
+    # parallel CPU jobs share the cores: more torch threads than cores makes every job crawl
+    env.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         if all(launch.is_finished(run.output_dir) for run in runs):
             return "skipped (finished)"
@@ -95,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--gpus", nargs="+", help="GPU ids; one job per GPU at a time")
     parser.add_argument("--jobs", type=int, default=1, help="parallel jobs without --gpus")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="-- CONFIG OVERRIDES...")
-    args = parser.parse_args(argv)
-    args.opts = [o for o in args.opts if o != "--"]
+    parser.epilog = "Config overrides for every run go after --: ... -- OPTIM.MAX_EPOCH 5"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.opts = argv[split + 1 :]
 
     try:
         jobs = build_jobs(args)
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for slot in slots:
         devices.put(slot)
     log_dir = launch.out_root() / "sweep_logs" if len(slots) > 1 else None
+    threads = max(1, (os.cpu_count() or 1) // len(slots))
     print(
         f"Sweep: {len(jobs)} jobs, {len(slots)} at a time"
         + (f", logs in {log_dir}" if log_dir else "")
@@ -116,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
 
     failed, start, lock = [], time.time(), threading.Lock()
     with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        futures = {pool.submit(run_job, name, runs, devices, log_dir): name for name, runs in jobs}
+        futures = {
+            pool.submit(run_job, name, runs, devices, log_dir, threads): name for name, runs in jobs
+        }
         for done, future in enumerate(as_completed(futures), 1):
             name = futures[future]
             try:
