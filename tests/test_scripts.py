@@ -1,6 +1,7 @@
 """The launcher behind scripts/<trainer>/*.sh: layouts, config choice, skipping and errors."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -137,3 +138,56 @@ def test_usage_errors():
     with pytest.raises(launch.LaunchError, match="Unknown dataset 'no_such_dataset'"):
         run.command("/data")
     assert launch.main(["CoOp", "nonsense"]) == 2
+
+
+def _bash(script: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_scripts_on_miniature_benchmarks(tmp_path):
+    """CoOp base-to-new on dtd and imagenet; SEP cross-dataset (ImageNet -> DTD and ImageNet-A) and
+    few-shot: the real scripts on miniature trees with the tiny CLIP."""
+    from tests.dataset_trees import build_dtd, build_eurosat, build_imagenet, build_imagenet_a
+    from tests.tiny_clip import save_tiny_clip
+
+    data = tmp_path / "data"
+    for build in (build_dtd, build_eurosat, build_imagenet, build_imagenet_a):
+        build(str(data))
+    weights = save_tiny_clip(str(tmp_path / "tiny.pt"))
+    fast = ["MODEL.BACKBONE.NAME", weights, "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1"]
+    fast += ["DATALOADER.NUM_WORKERS", "0"]
+    env = dict(os.environ, DATA=str(data), OUTPUT=str(tmp_path / "out"))
+    out = tmp_path / "out"
+
+    for dataset in ("dtd", "imagenet"):
+        _bash("coop/base2new_train.sh", dataset, "1", *fast, env=env)
+        run = out / f"base2new/train_base/{dataset}/shots_16/CoOp/vit_b16_ep50/seed1"
+        assert "* accuracy:" in (run / "log.txt").read_text()
+        assert (run / "prompt_learner" / "model.pth.tar-1").is_file()
+
+    _bash("sep/xd_train.sh", "1", *fast, env=env)
+    for target in ("dtd", "imagenet_a"):
+        _bash("sep/xd_test.sh", target, "1", *fast, env=env)
+        log = out / f"xd/test/{target}/shots_16/SEP/vit_b16_b32_ep3_cross_dataset/seed1/log.txt"
+        assert "Loading weights to prompt_learner" in log.read_text()
+        assert "* accuracy:" in log.read_text()
+    _bash("sep/few_shot.sh", "eurosat", "2", "1", *fast, env=env)
+    few = out / "fewshot/eurosat/shots_2/SEP/vit_b16_b32_ep50_fewshot/seed1/log.txt"
+    assert "* accuracy:" in few.read_text()
+
+    tables = subprocess.run(
+        [sys.executable, str(REPO / "parse_test_res.py"), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for title in ("Base-to-new", "Cross-dataset", "Domain generalisation", "Few-shot"):
+        assert title.lower() in tables.lower(), tables
