@@ -207,10 +207,16 @@ class ResidualAttentionBlock(nn.Module):
         self.attn_mask = attn_mask  # (L, L) additive mask or None; a plain attribute as in OpenAI's
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """(L, N, D) -> (L, N, D) self-attention with the block's mask."""
-        if self.attn_mask is not None:
-            self.attn_mask = self.attn_mask.to(dtype=x.dtype, device=x.device)
-        return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
+        """(L, N, D) -> (L, N, D) self-attention with the block's mask.
+
+        A sequence shorter than the mask uses its top-left (L, L) corner: with the causal text
+        mask, running only the first L tokens gives exactly their states of the full run.
+        """
+        mask = self.attn_mask
+        if mask is not None:
+            self.attn_mask = mask = mask.to(dtype=x.dtype, device=x.device)
+            mask = mask[: x.shape[0], : x.shape[0]]
+        return self.attn(x, x, x, need_weights=False, attn_mask=mask)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(L, N, D) -> (L, N, D)."""

@@ -16,7 +16,6 @@ from torch.nn import functional as F
 from yacs.config import CfgNode as CN
 
 from dassl.engine import TRAINER_REGISTRY
-from dassl.optim import build_lr_scheduler, build_optimizer
 
 from . import coop
 from .common import (
@@ -24,7 +23,6 @@ from .common import (
     TextEncoder,
     autocast,
     cast_clip,
-    freeze_all_but,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -38,18 +36,6 @@ def add_config(cfg: CN) -> None:
     cfg.TRAINER.COCOOP.PREC = "fp16"  # fp16, fp32, amp
 
 
-def _coop_context_cfg(cfg: CN) -> CN:
-    """A copy of ``cfg`` whose TRAINER.COOP node holds CoCoOp's context settings (one context
-    shared by all classes, class name at the end), which is what ``coop.PromptLearner`` reads."""
-    view = cfg.clone()
-    view.defrost()
-    view.TRAINER.COOP.N_CTX = cfg.TRAINER.COCOOP.N_CTX
-    view.TRAINER.COOP.CTX_INIT = cfg.TRAINER.COCOOP.CTX_INIT
-    view.TRAINER.COOP.CSC = False
-    view.TRAINER.COOP.CLASS_TOKEN_POSITION = "end"
-    return view
-
-
 class PromptLearner(coop.PromptLearner):
     """CoOp's shared context plus the meta-net that shifts it by a per-image bias.
 
@@ -57,7 +43,7 @@ class PromptLearner(coop.PromptLearner):
     """
 
     def __init__(self, cfg: CN, classnames: list[str], clip_model):
-        super().__init__(_coop_context_cfg(cfg), classnames, clip_model)
+        super().__init__(cfg, classnames, clip_model, cfg.TRAINER.COCOOP)
         vis_dim = clip_model.visual.output_dim
         ctx_dim = clip_model.ln_final.weight.shape[0]
         hidden = vis_dim // 16
@@ -140,24 +126,7 @@ class CoCoOp(PromptLearningTrainer):
         print("Building custom CLIP")
         self.model = CustomCLIP(cfg, classnames, clip_model)
 
-        print("Turning off gradients in both the image and the text encoder")
-        trainable = freeze_all_but(self.model, "prompt_learner")
-        print(f"Parameters to be updated: {trainable}")
-
-        if cfg.MODEL.INIT_WEIGHTS:
-            from dassl.utils import load_pretrained_weights
-
-            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-
-        self.model.to(self.device)
-        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.make_grad_scaler()
-
-        if torch.cuda.device_count() > 1 and self.device.type == "cuda":
-            print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
-            self.model = nn.DataParallel(self.model)
+        self.setup_prompt_learner()
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)

@@ -21,7 +21,8 @@ from torch.nn import functional as F
 import clip
 from clip.model import CLIP, convert_weights
 from dassl.engine import TrainerX
-from dassl.utils import load_checkpoint
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import load_checkpoint, load_pretrained_weights
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECISIONS = ("fp16", "fp32", "amp")
@@ -102,17 +103,23 @@ class TextEncoder(nn.Module):
         prompts: torch.Tensor,
         tokenized_prompts: torch.Tensor,
         before_block: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+        min_length: int = 0,
     ) -> torch.Tensor:
         """prompts (n_cls, L, D) token embeddings, tokenized_prompts (n_cls, L) ids -> (n_cls, E).
 
-        ``before_block(i, x)`` with x (L, n_cls, D) runs before every transformer block (deep prompts).
+        Only the first ``max(EOT position) + 1`` tokens (at least ``min_length``) are run: under
+        CLIP's causal mask the tokens after the last EOT cannot change any EOT state, so the
+        features are those of the full 77-token pass at a fraction of the cost.
+        ``before_block(i, x)`` with x (L', n_cls, D) runs before every transformer block (deep
+        prompts); a hook that reads positions beyond the EOT must ask for them with ``min_length``.
         """
-        x = prompts + self.positional_embedding.type(self.dtype)
-        x = x.permute(1, 0, 2)  # (L, n_cls, D)
+        eot = tokenized_prompts.argmax(dim=-1)  # (n_cls,) the EOT token has the largest id
+        length = min(prompts.shape[1], max(int(eot.max()) + 1, min_length))
+        x = prompts[:, :length] + self.positional_embedding[:length].type(self.dtype)
+        x = x.permute(1, 0, 2)  # (L', n_cls, D)
         x = self.transformer(x, before_block=before_block)
-        x = x.permute(1, 0, 2)  # (n_cls, L, D)
+        x = x.permute(1, 0, 2)  # (n_cls, L', D)
         x = self.ln_final(x).type(self.dtype)
-        eot = tokenized_prompts.argmax(dim=-1)  # the EOT token has the largest id
         return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection
 
 
@@ -209,6 +216,29 @@ class PromptLearningTrainer(TrainerX):
             if self._optims[name] is not None:
                 self.scaler.step(self._optims[name])
         self.scaler.update()
+
+    def setup_prompt_learner(self, data_parallel: bool = True) -> None:
+        """The common tail of ``build_model`` once ``self.model`` (with a ``prompt_learner``) and
+        ``self.prec`` exist: freeze everything else, load ``MODEL.INIT_WEIGHTS``, move to the
+        device, build the optimizer and scheduler over the prompt learner only, register it as
+        ``prompt_learner``, make the GradScaler amp needs, and use every GPU (DataParallel) when
+        ``data_parallel`` and more than one is visible."""
+        cfg = self.cfg
+        print("Turning off gradients in both the image and the text encoder")
+        trainable = freeze_all_but(self.model, "prompt_learner")
+        print(f"Parameters to be updated: {len(trainable)} tensors in prompt_learner")
+        learner = self.model.prompt_learner
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learner, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(learner, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model("prompt_learner", learner, self.optim, self.sched)
+        self.make_grad_scaler()
+        n_gpus = torch.cuda.device_count() if self.device.type == "cuda" else 0
+        if data_parallel and n_gpus > 1:
+            print(f"Multiple GPUs detected (n_gpus={n_gpus}), use all of them!")
+            self.model = nn.DataParallel(self.model)
 
     def make_grad_scaler(self) -> None:
         """A GradScaler for ``amp`` on CUDA (fp16 autocast); bf16 on the CPU needs none."""

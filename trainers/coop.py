@@ -10,7 +10,6 @@ from yacs.config import CfgNode as CN
 import clip
 from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
 
 from .common import (
     PromptLearningTrainer,
@@ -18,7 +17,6 @@ from .common import (
     TextFeatureCache,
     autocast,
     cast_clip,
-    freeze_all_but,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -37,32 +35,37 @@ def add_config(cfg: CN) -> None:
 class PromptLearner(nn.Module):
     """Context vectors (shared or class-specific) spliced around the class-name tokens."""
 
-    def __init__(self, cfg, classnames: list[str], clip_model):
+    def __init__(self, cfg, classnames: list[str], clip_model, options=None):
+        """``options``: the method's config node (N_CTX, CTX_INIT, and optionally CSC and
+        CLASS_TOKEN_POSITION); ``cfg.TRAINER.COOP`` by default."""
         super().__init__()
+        options = cfg.TRAINER.COOP if options is None else options
+        csc = options.get("CSC", False)
         n_cls = len(classnames)
-        n_ctx = cfg.TRAINER.COOP.N_CTX
-        ctx_init = cfg.TRAINER.COOP.CTX_INIT
+        n_ctx = options.N_CTX
+        ctx_init = options.CTX_INIT
         dtype = clip_model.dtype
         ctx_dim = clip_model.ln_final.weight.shape[0]
+        device = clip_model.token_embedding.weight.device
 
         if ctx_init:
             ctx_init = ctx_init.replace("_", " ")
             n_ctx = len(ctx_init.split(" "))
-            prompt = clip.tokenize(ctx_init)
+            prompt = clip.tokenize(ctx_init).to(device)
             with torch.no_grad():
                 embedding = clip_model.token_embedding(prompt).type(dtype)
             ctx_vectors = embedding[0, 1 : 1 + n_ctx, :]  # (n_ctx, dim)
             prompt_prefix = ctx_init
         else:
-            if cfg.TRAINER.COOP.CSC:
+            if csc:
                 print("Initializing class-specific contexts")
-                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype)
+                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype, device=device)
             else:
                 print("Initializing a generic context")
-                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype)
+                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype, device=device)
             nn.init.normal_(ctx_vectors, std=0.02)
             prompt_prefix = " ".join(["X"] * n_ctx)
-        if cfg.TRAINER.COOP.CSC and ctx_vectors.dim() == 2:
+        if csc and ctx_vectors.dim() == 2:
             ctx_vectors = ctx_vectors.unsqueeze(0).expand(n_cls, -1, -1).clone()
 
         print(f'Initial context: "{prompt_prefix}"')
@@ -72,7 +75,7 @@ class PromptLearner(nn.Module):
         classnames = [name.replace("_", " ") for name in classnames]
         self.name_lens = [len(clip.tokenize(name)[0].nonzero()) - 2 for name in classnames]
         prompts = [prompt_prefix + " " + name + "." for name in classnames]
-        tokenized_prompts = clip.tokenize(prompts)  # (n_cls, L)
+        tokenized_prompts = clip.tokenize(prompts).to(device)  # (n_cls, L)
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokenized_prompts).type(dtype)
 
@@ -82,7 +85,7 @@ class PromptLearner(nn.Module):
         self.register_buffer("tokenized_prompts", tokenized_prompts, persistent=False)
         self.n_cls = n_cls
         self.n_ctx = n_ctx
-        self.class_token_position = cfg.TRAINER.COOP.CLASS_TOKEN_POSITION
+        self.class_token_position = options.get("CLASS_TOKEN_POSITION", "end")
 
     def forward(self) -> torch.Tensor:
         """-> (n_cls, L, dim) prompt token embeddings."""
@@ -108,9 +111,9 @@ class PromptLearner(nn.Module):
 
 
 class CustomCLIP(TextFeatureCache, nn.Module):
-    def __init__(self, cfg, classnames: list[str], clip_model):
+    def __init__(self, cfg, classnames: list[str], clip_model, options=None):
         super().__init__()
-        self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
+        self.prompt_learner = PromptLearner(cfg, classnames, clip_model, options)
         self.image_encoder = clip_model.visual
         self.text_encoder = TextEncoder(clip_model)
         self.logit_scale = clip_model.logit_scale
@@ -154,23 +157,7 @@ class CoOp(PromptLearningTrainer):
         print("Building custom CLIP")
         self.model = CustomCLIP(cfg, classnames, clip_model)
 
-        print("Turning off gradients in both the image and the text encoder")
-        freeze_all_but(self.model, "prompt_learner")
-
-        if cfg.MODEL.INIT_WEIGHTS:
-            from dassl.utils import load_pretrained_weights
-
-            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-
-        self.model.to(self.device)
-        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.make_grad_scaler()
-
-        if torch.cuda.device_count() > 1 and self.device.type == "cuda":
-            print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
-            self.model = nn.DataParallel(self.model)
+        self.setup_prompt_learner()
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)

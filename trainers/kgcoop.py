@@ -9,13 +9,11 @@ The hand-crafted features (``KG_TEMPLATES``) are computed once per class set; in
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 from torch.nn import functional as F
 from yacs.config import CfgNode as CN
 
 from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
 
 from . import coop
 from .common import (
@@ -24,7 +22,6 @@ from .common import (
     cast_clip,
     class_texts,
     encode_texts,
-    freeze_all_but,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -55,15 +52,6 @@ def knowledge_guided_loss(
     return 1.0 - cos.mean()
 
 
-def _coop_context_cfg(cfg: CN) -> CN:
-    """A copy of ``cfg`` whose TRAINER.COOP node is KgCoOp's node, which is what
-    ``coop.PromptLearner`` reads (KgCoOp's prompt learner is CoOp's)."""
-    view = cfg.clone()
-    view.defrost()
-    view.TRAINER.COOP = cfg.TRAINER.KGCOOP.clone()
-    return view
-
-
 class CustomCLIP(coop.CustomCLIP):
     """CoOp's model plus the frozen hand-crafted class text features ``text_features_hand``
     (n_cls, E), L2-normalised; they are a non-persistent buffer, so checkpoints never hold them."""
@@ -71,7 +59,7 @@ class CustomCLIP(coop.CustomCLIP):
     def __init__(
         self, cfg: CN, classnames: list[str], clip_model, text_features_hand: torch.Tensor
     ):
-        super().__init__(_coop_context_cfg(cfg), classnames, clip_model)
+        super().__init__(cfg, classnames, clip_model, cfg.TRAINER.KGCOOP)
         if text_features_hand.shape[0] != len(classnames):
             raise ValueError(
                 f"trainers/kgcoop.py CustomCLIP: {text_features_hand.shape[0]} hand-crafted text "
@@ -118,34 +106,15 @@ class KgCoOp(PromptLearningTrainer):
 
         template = get_template(cfg.DATASET.NAME, KG_TEMPLATES)
         print(f'Hand-crafted prompt: "{template}"')
-        # computed on the training device (a text pass over every class), then CLIP goes back to
-        # the CPU, where the prompt learner reads the token table
+        clip_model.to(self.device)  # one text pass over every class, on the training device
         text_features_hand = encode_texts(
-            clip_model.to(self.device), class_texts(template, classnames), self.device
+            clip_model, class_texts(template, classnames), self.device
         )
-        clip_model.cpu()
 
         print("Building custom CLIP")
         self.model = CustomCLIP(cfg, classnames, clip_model, text_features_hand)
 
-        print("Turning off gradients in both the image and the text encoder")
-        trainable = freeze_all_but(self.model, "prompt_learner")
-        print(f"Parameters to be updated: {trainable}")
-
-        if cfg.MODEL.INIT_WEIGHTS:
-            from dassl.utils import load_pretrained_weights
-
-            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-
-        self.model.to(self.device)
-        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.make_grad_scaler()
-
-        if torch.cuda.device_count() > 1 and self.device.type == "cuda":
-            print(f"Multiple GPUs detected (n_gpus={torch.cuda.device_count()}), use all of them!")
-            self.model = nn.DataParallel(self.model)
+        self.setup_prompt_learner()
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)

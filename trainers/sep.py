@@ -44,7 +44,6 @@ import clip
 from clip.model import CLIP, LayerNorm, QuickGELU, convert_weights
 from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
 from trainers.common import (
     PromptLearningTrainer,
     TextEncoder,
@@ -53,7 +52,6 @@ from trainers.common import (
     cast_clip,
     class_texts,
     encode_texts,
-    freeze_all_but,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -483,7 +481,10 @@ class CustomCLIP(TextFeatureCache, nn.Module):
         """(n_cls, E) fused class text features: normalise(normalise(prompted) + hand), fp32."""
         learner = self.prompt_learner
         prompted = self.text_encoder(
-            learner(), learner.tokenized_prompts, before_block=learner.text_block_hook
+            learner(),
+            learner.tokenized_prompts,
+            before_block=learner.text_block_hook,
+            min_length=1 + 2 * learner.n_ctx,  # the hook reads positions n_t+1 .. 2 n_t
         )  # (n_cls, E)
         return fuse_features(prompted, self.text_features_hand)
 
@@ -558,14 +559,9 @@ class SEP(PromptLearningTrainer):
             f"Fused blocks: text {learner.text_fusion_layers}, image {learner.visual_fusion_layers}"
         )
 
-        print("Turning off gradients in both the image and the text encoder")
-        freeze_all_but(self.model, "prompt_learner")
-
-        self.model.to(self.device)
-        self.optim = build_optimizer(learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", learner, self.optim, self.sched)
-        self.make_grad_scaler()
+        # one GPU per run: DataParallel would split the batch that ATTN_AXIS "batch" attends
+        # across (sweep.py runs one job per GPU instead)
+        self.setup_prompt_learner(data_parallel=False)
 
     def before_train(self) -> None:
         # The release initialises the prototypes at the end of build_model. Doing it here, still
