@@ -6,10 +6,9 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from image_set import load_images, register_dataset, trainer_cfg
 from tiny_clip import tiny_clip
 from torch.nn import functional as F
 from yacs.config import CfgNode as CN
@@ -153,80 +152,28 @@ def test_training_mode_returns_the_cross_entropy():
 # The trainer on an eight-image dataset (base: cat, big dog; new: tree frog, red fox)
 # ---------------------------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[2]
 DATA_CLASSES = ["cat", "big dog", "tree frog", "red fox"]
-CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
-CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
-
-
-def _image_items(root: Path) -> list[tuple[str, int]]:
-    """Two 32 x 32 PNGs of seeded noise per class, written once under ``root``."""
-    rng = np.random.default_rng(0)
-    items = []
-    for label in range(len(DATA_CLASSES)):
-        for k in range(2):
-            path = root / f"{label}_{k}.png"
-            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            if not path.exists():
-                root.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path)
-            items.append((str(path), label))
-    return items
-
-
-def _register_dataset() -> None:
-    from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
-
-    class CoCoOpTestImages(DatasetBase):
-        """Eight images, four classes; train = val = test, then base/new subsampling."""
-
-        def __init__(self, cfg):
-            items = [
-                Datum(impath=p, label=y, classname=DATA_CLASSES[y])
-                for p, y in _image_items(Path(cfg.DATASET.ROOT))
-            ]
-            splits = self.subsample_classes(
-                items, items, items, subsample=cfg.DATASET.SUBSAMPLE_CLASSES
-            )
-            super().__init__(train_x=splits[0], val=splits[1], test=splits[2])
-
-    if "CoCoOpTestImages" not in DATASET_REGISTRY.registered_names():
-        DATASET_REGISTRY.register(CoCoOpTestImages)
 
 
 def build_trainer(tmp_path: Path, backbone: str, subsample: str, seed: int = 0, prec: str = "fp32"):
     """The CoCoOp trainer with the release's base-to-new config, on the tiny CLIP (fp32, CPU)."""
-    from dassl.config import get_cfg_default
     from dassl.engine import build_trainer as dassl_build_trainer
 
-    _register_dataset()
-    cfg = get_cfg_default()
-    coop.add_config(cfg)
-    cocoop.add_config(cfg)
-    cfg.merge_from_file(str(REPO / "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml"))
-    cfg.merge_from_list(
-        [
-            "TRAINER.NAME", "CoCoOp", "TRAINER.COCOOP.PREC", prec,
-            "DATASET.NAME", "CoCoOpTestImages", "DATASET.ROOT", str(tmp_path / "data"),
-            "DATASET.SUBSAMPLE_CLASSES", subsample, "OUTPUT_DIR", str(tmp_path / "out"),
-            "MODEL.BACKBONE.NAME", backbone, "INPUT.SIZE", (32, 32),
-            "INPUT.TRANSFORMS", ["normalize"], "DATALOADER.NUM_WORKERS", 0,
-            "DATALOADER.TRAIN_X.BATCH_SIZE", 2, "USE_CUDA", False, "VERBOSE", False,
-        ]
-    )  # fmt: skip
+    register_dataset("CoCoOpTestImages", DATA_CLASSES)
+    cfg = trainer_cfg(
+        "configs/trainers/CoCoOp/vit_b16_c4_ep10_batch1_ctxv1.yaml",
+        "CoCoOpTestImages",
+        tmp_path,
+        backbone,
+        {
+            "TRAINER.NAME": "CoCoOp",
+            "TRAINER.COCOOP.PREC": prec,
+            "DATASET.SUBSAMPLE_CLASSES": subsample,
+            "DATALOADER.TRAIN_X.BATCH_SIZE": 2,
+        },
+    )
     torch.manual_seed(seed)
     return dassl_build_trainer(cfg)
-
-
-def _images(root: Path, labels: list[int]) -> torch.Tensor:
-    """The images of ``labels`` normalised as the test loader gives them: (n, 3, 32, 32)."""
-    images = [
-        (torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 - CLIP_MEAN)
-        / CLIP_STD
-        for p, y in _image_items(root / "data")
-        if y in labels
-    ]
-    return torch.stack(images)
 
 
 def test_one_step_changes_exactly_the_prompt_learner(tmp_path, tiny_clip_path):
@@ -291,7 +238,7 @@ def test_new_classes_evaluate_from_a_release_style_base_checkpoint(tmp_path, tin
 
     # reference: CLIP's encode_text with the rows of "a photo of" set to the loaded context plus
     # each image's meta-net bias
-    images = _images(tmp_path, labels=[2, 3])
+    images, _ = load_images(tmp_path, len(DATA_CLASSES), labels=[2, 3])
     clip_model = tiny_clip()
     texts = clip.tokenize(["a photo of a tree frog.", "a photo of a red fox."])
     meta_net = new.model.prompt_learner.meta_net

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from tiny_clip import tiny_clip
 
 import clip
-from tests.tiny_clip import tiny_clip
 from trainers.common import TextEncoder, resolve_precision
 from trainers.templates import COOP_TEMPLATES, KG_TEMPLATES, SEP_TEMPLATES
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from image_set import load_images, register_dataset, trainer_cfg
 from tiny_clip import tiny_clip
 from torch.nn import functional as F
 
@@ -506,83 +507,29 @@ def test_release_names_map_to_ours():
 # ---------------------------------------------------------------------------------------------
 
 TINY_CLASSES = ["cat", "golden retriever dog", "a b c d e f g h"]
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _image_paths(root: Path) -> list[tuple[str, int]]:
-    """Two 32 x 32 PNGs per class (seeded noise), written once under ``root``."""
-    from PIL import Image
-
-    items = []
-    rng = np.random.default_rng(0)
-    for label in range(len(TINY_CLASSES)):
-        for k in range(2):
-            path = root / f"{label}_{k}.png"
-            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-            if not path.exists():
-                root.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path)
-            items.append((str(path), label))
-    return items
-
-
-def _register_dataset():
-    from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
-
-    class SEPTestImages(DatasetBase):
-        """Six images, three classes; train = val = test."""
-
-        def __init__(self, cfg):
-            items = [
-                Datum(impath=p, label=y, classname=TINY_CLASSES[y])
-                for p, y in _image_paths(Path(cfg.DATASET.ROOT))
-            ]
-            super().__init__(train_x=items, val=items, test=items)
-
-    if "SEPTestImages" not in DATASET_REGISTRY.registered_names():
-        DATASET_REGISTRY.register(SEPTestImages)
-
-
-def trainer_cfg(root: Path, backbone: str, **sep_options):
-    cfg = sep_cfg()
-    cfg.merge_from_file(str(SEP_CONFIGS / "vit_b16_b32_ep50.yaml"))
-    for key, value in sep_options.items():
-        setattr(cfg.TRAINER.SEP, key, value)
-    cfg.TRAINER.NAME = "SEP"
-    cfg.DATASET.NAME = "SEPTestImages"
-    cfg.DATASET.ROOT = str(root / "data")
-    cfg.OUTPUT_DIR = str(root / "out")
-    cfg.MODEL.BACKBONE.NAME = backbone
-    cfg.INPUT.SIZE = (32, 32)
-    cfg.INPUT.TRANSFORMS = ["normalize"]  # deterministic, for exact references
-    cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = 4
-    cfg.USE_CUDA = False
-    cfg.VERBOSE = False
-    cfg.TRAINER.SEP.PREC = sep_options.get("PREC", "fp32")
-    return cfg
 
 
 def build_sep_trainer(tmp_path, tiny_clip_path, seed=0, **sep_options):
+    """The SEP trainer (release recipe vit_b16_b32_ep50, batch 4, fp32 unless ``PREC`` is
+    given, ``sep_options`` as TRAINER.SEP keys) on the six-image dataset."""
     from dassl.engine import build_trainer
 
-    _register_dataset()
+    register_dataset("SEPTestImages", TINY_CLASSES)
+    overrides = {
+        "TRAINER.NAME": "SEP",
+        "TRAINER.SEP.PREC": "fp32",
+        "DATALOADER.TRAIN_X.BATCH_SIZE": 4,
+        **{f"TRAINER.SEP.{key}": value for key, value in sep_options.items()},
+    }
+    cfg = trainer_cfg(
+        "configs/trainers/SEP/vit_b16_b32_ep50.yaml",
+        "SEPTestImages",
+        tmp_path,
+        tiny_clip_path,
+        overrides,
+    )
     torch.manual_seed(seed)
-    return build_trainer(trainer_cfg(tmp_path, tiny_clip_path, **sep_options))
-
-
-def _test_images(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The dataset's images normalised as the test loader gives them: (6, 3, 32, 32), (6,)."""
-    from PIL import Image
-
-    items = _image_paths(root / "data")
-    mean, std = torch.tensor(CLIP_MEAN).view(3, 1, 1), torch.tensor(CLIP_STD).view(3, 1, 1)
-    images = [
-        (torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1).float() / 255 - mean) / std
-        for p, _ in items
-    ]
-    return torch.stack(images), torch.tensor([y for _, y in items])
+    return build_trainer(cfg)
 
 
 def _logits(trainer, images: torch.Tensor) -> torch.Tensor:
@@ -600,7 +547,7 @@ def test_prototypes_initialised_from_training_images(trainer, tmp_path):
     # not at build time (an evaluation-only run never needs them), but before the first step
     assert torch.count_nonzero(trainer.model.prompt_learner.prototypes) == 0
     trainer.before_train()
-    images, labels = _test_images(tmp_path)
+    images, labels = load_images(tmp_path, len(TINY_CLASSES))
     clip_model = tiny_clip()
     with torch.no_grad():
         features = F.normalize(clip_model.encode_image(images), dim=-1)
@@ -651,7 +598,7 @@ def _write_both_checkpoints(tmp_path, tiny_clip_path) -> tuple[object, Path, Pat
 
 def test_release_checkpoint_evaluates_like_our_own(tmp_path, tiny_clip_path):
     source, ours, release = _write_both_checkpoints(tmp_path, tiny_clip_path)
-    images, _ = _test_images(tmp_path)
+    images, _ = load_images(tmp_path, len(TINY_CLASSES))
     expected = _logits(source, images)
     for directory in (ours, release):
         fresh = build_sep_trainer(tmp_path, tiny_clip_path, seed=2)
@@ -688,7 +635,7 @@ def test_amp_computes_all_four_terms(tmp_path, tiny_clip_path):
 
     trainer = build_sep_trainer(tmp_path, tiny_clip_path, PREC="amp")
     assert trainer.prec == "amp" and trainer.scaler is None  # bf16 on the CPU needs no scaler
-    images, labels = _test_images(tmp_path)
+    images, labels = load_images(tmp_path, len(TINY_CLASSES))
     model = trainer.model
     with torch.no_grad():
         _, fp32 = model(images, labels)
