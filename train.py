@@ -69,7 +69,20 @@ def _merge_file(cfg, path: str, flag: str) -> None:
         raise FileNotFoundError(
             f"{flag} '{path}' does not exist (paths are relative to the repo root)."
         )
-    cfg.merge_from_file(path)
+    try:
+        cfg.merge_from_file(path)
+    except (AssertionError, KeyError, ValueError) as e:  # yacs reports bad keys by assertion
+        raise ValueError(f"{flag} '{path}': {e} (see dassl/config/defaults.py and train.py)") from e
+
+
+def _merge_opts(cfg, opts: list[str]) -> None:
+    try:
+        cfg.merge_from_list(opts)
+    except (AssertionError, KeyError, ValueError) as e:
+        raise ValueError(
+            f"Config override in {' '.join(opts)!r}: {e}. Overrides are KEY VALUE pairs of "
+            "existing keys (see dassl/config/defaults.py and each trainer's add_config)."
+        ) from e
 
 
 def setup_cfg(args):
@@ -80,7 +93,7 @@ def setup_cfg(args):
     if args.config_file:
         _merge_file(cfg, args.config_file, "--config-file")
     reset_cfg(cfg, args)
-    cfg.merge_from_list(args.opts)
+    _merge_opts(cfg, args.opts)
     cfg.freeze()
     return cfg
 
