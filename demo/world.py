@@ -1,20 +1,25 @@
-"""The demo world: coloured, textured squares photographed under coloured light.
+"""The demo world: coloured, textured squares photographed under coloured spotlights.
 
-Every image is 32 x 32 RGB: one square tile (18-28 px, anywhere in the frame) on a grey, noisy
-background. The tile has one of 8 colours and one of 5 textures; the whole scene is lit by one of 4
-lights, which multiplies every pixel by the light's RGB gain.
+Every image is 32 x 32 RGB: one square tile (14-28 px, anywhere in the frame) on a grey, noisy
+background. The tile has one of 8 colours and one of 5 textures and is lit by a spotlight that
+multiplies the tile's pixels by the light's RGB gains; the background is not lit. So the light shows
+only in the tile's colour: a yellowish tile may be a yellow tile in neutral light or a white tile
+under a yellow light.
 
-- Pretraining (``demo/pretrain.py``) sees every colour x texture x light, captioned with varied
-  templates; coloured light is named in the caption ("a photo of a red striped square under yellow
-  light."), neutral light is not.
+- Pretraining (``demo/pretrain.py``) sees every colour x texture under every light (neutral,
+  yellow, blue, green), with varied captions that name a coloured light ("a photo of a white
+  striped square under yellow light.") and never the neutral one.
 - The ``Demo`` dataset (``datasets/demo.py``) has 40 classes, one per colour x texture
-  ("red striped square"), and all its images are under ``DEMO_LIGHT`` (yellow). The hand-crafted
-  prompt "a photo of a red striped square." does not mention the light, so zero-shot CLIP is off by
-  a nuisance that text can describe and that a learned prompt context can absorb.
+  ("red striped square"), all photographed under ``DEMO_LIGHT`` (yellow). The hand-crafted prompt
+  "a photo of a white striped square." does not name the light, so zero-shot CLIP often takes a
+  white tile under yellow light for a yellow one (or cyan for green): a nuisance that text can
+  describe ("... under yellow light." fixes it) and that a prompt context learned from a few shots
+  can absorb.
 
-Base/new split: labels 0-19 are the colour x texture pairs with an even index sum, labels 20-39 the
-odd ones, so base and new classes share every colour and every texture but no pair: new classes are
-new compositions of known attributes.
+Base/new split: labels follow the colour order of ``COLOURS`` (five textures each), so the base
+classes (labels 0-19) are the red, yellow, green and cyan squares and the new classes are the blue,
+purple, pink and white ones: as in the benchmarks, new classes are unseen categories (colours a
+prompt never saw during base training), described by words CLIP learned in pretraining.
 
 Everything is a pure function of a seed (``numpy.random.default_rng``): the same seed gives the same
 pixels and, through ``write_demo_dataset``, the same PNG bytes.
@@ -45,12 +50,14 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
 }
 TEXTURES: tuple[str, ...] = ("plain", "striped", "checkered", "dotted", "plaid")
+# RGB gains of each light (jittered by +-5% per image).
 LIGHTS: dict[str, tuple[float, float, float]] = {
     "neutral": (1.0, 1.0, 1.0),
     "yellow": (1.0, 0.85, 0.4),
     "blue": (0.45, 0.65, 1.0),
     "green": (0.55, 1.0, 0.55),
 }
+DEMO_LIGHT = "yellow"
 # How captions name a light; neutral light is never mentioned.
 LIGHT_PHRASES: dict[str, tuple[str, ...]] = {
     "neutral": ("",),
@@ -58,7 +65,6 @@ LIGHT_PHRASES: dict[str, tuple[str, ...]] = {
     "blue": ("under blue light", "in blue light"),
     "green": ("under green light", "in green light"),
 }
-DEMO_LIGHT = "yellow"
 
 CAPTION_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
@@ -71,9 +77,11 @@ CAPTION_TEMPLATES: tuple[str, ...] = (
     "this is a photo of a {}.",
     "there is a {} in this picture.",
     "a rendering of a {}.",
+    "a low resolution photo of a {}, taken with a cheap camera on a grey table.",
+    "in this small picture we can see a {} in front of a grey background.",
 )
 
-DARK_SHADE = 0.3  # texture "off" pixels are the tile colour times this
+DARK_SHADE = 0.45  # texture "off" pixels are the tile colour times this
 SPLIT_FILE = "split_zhou_Demo.json"
 DATASET_DIR = "demo"
 # Images per class in the Demo dataset and the seed it is generated with.
@@ -82,16 +90,9 @@ DEMO_SPLIT_SIZES = {"train": 24, "val": 8, "test": 20}
 
 
 def class_attributes() -> list[tuple[str, str]]:
-    """(colour, texture) of each Demo class, in label order: 20 base pairs, then 20 new pairs."""
-    pairs = [(c, t) for ci, c in enumerate(COLOURS) for ti, t in enumerate(TEXTURES)]
-    index = {p: i for i, p in enumerate(pairs)}
-
-    def is_base(pair: tuple[str, str]) -> bool:
-        return (list(COLOURS).index(pair[0]) + TEXTURES.index(pair[1])) % 2 == 0
-
-    base = [p for p in pairs if is_base(p)]
-    new = [p for p in pairs if not is_base(p)]
-    return sorted(base, key=index.get) + sorted(new, key=index.get)
+    """(colour, texture) of each Demo class in label order: colour-major, in the order of
+    `COLOURS` and `TEXTURES` (labels 0-19, the base classes, are the first four colours)."""
+    return [(c, t) for c in COLOURS for t in TEXTURES]
 
 
 def object_name(colour: str, texture: str) -> str:
@@ -112,7 +113,7 @@ def caption(colour: str, texture: str, light: str, rng: np.random.Generator) -> 
 
 
 def all_captions() -> list[str]:
-    """Every caption `caption` can produce (for tokenizing once and for the token rows used)."""
+    """Every caption `caption` can produce (the pretraining tokenizes them once)."""
     return [
         template.format(object_name(c, t) + (f" {phrase}" if phrase else ""))
         for template in CAPTION_TEMPLATES
@@ -175,16 +176,16 @@ def render(
     gains = np.array([LIGHTS[li] for li in lights], dtype=np.float64)  # (B, 3)
     texture_ids = np.array([TEXTURES.index(t) for t in textures])  # (B,)
 
-    side = rng.integers(18, 29, size=n)  # tile side in pixels
+    side = rng.integers(14, 29, size=n)  # tile side in pixels
     x0 = rng.integers(0, size - side + 1)
     y0 = rng.integers(0, size - side + 1)
-    rgb = rgb * rng.uniform(0.85, 1.1, size=(n, 1)) + rng.normal(0.0, 10.0, size=(n, 3))
+    rgb = rgb * rng.uniform(0.8, 1.15, size=(n, 1)) + rng.normal(0.0, 16.0, size=(n, 3))
     period = rng.integers(4, 7, size=n)[:, None, None]  # (B, 1, 1)
     vertical = rng.integers(0, 2, size=n).astype(bool)[:, None, None]
     phase = rng.integers(0, 6, size=(2, n))[:, :, None, None]
     grey = rng.uniform(70.0, 180.0, size=(n, 1)) + rng.normal(0.0, 8.0, size=(n, 3))  # (B, 3)
     gains = gains * rng.uniform(0.95, 1.05, size=(n, 3))
-    noise = rng.normal(0.0, 6.0, size=(n, size, size, 3))
+    noise = rng.normal(0.0, 16.0, size=(n, size, size, 3))
 
     ys, xs = np.mgrid[0:size, 0:size]  # (H, W)
     u = xs[None] - x0[:, None, None]  # (B, H, W) position inside the tile
@@ -194,8 +195,8 @@ def render(
     mask = masks[texture_ids, np.arange(n)]  # (B, H, W)
 
     tile = np.where(mask[..., None], rgb[:, None, None], DARK_SHADE * rgb[:, None, None])
-    image = np.where(inside[..., None], tile, grey[:, None, None])  # (B, H, W, 3)
-    image = image * gains[:, None, None] + noise
+    tile = tile * gains[:, None, None]  # the spotlight lights the tile only
+    image = np.where(inside[..., None], tile, grey[:, None, None]) + noise  # (B, H, W, 3)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
