@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,12 @@ import torch
 import torch.nn.functional as F
 
 import clip
+from clip.clip import CLIP_MEAN, CLIP_STD
 from clip.model import CLIP, compact_state_dict
 from demo import world
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "weights" / "demo_clip.pt"
-TEMPLATE = "a photo of a {}."
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+TEMPLATE = "a photo of a {}."  # the Demo entry of trainers/templates.py
 ARCH = {
     "embed_dim": 128,
     "image_resolution": world.IMAGE_SIZE,
@@ -143,7 +143,11 @@ def contrastive_loss(
 
 
 @torch.no_grad()
-def zero_shot_accuracy(encode_image, encode_text, template: str = TEMPLATE) -> tuple[float, float]:
+def zero_shot_accuracy(
+    encode_image: Callable[[torch.Tensor], torch.Tensor],
+    encode_text: Callable[[list[str]], torch.Tensor],
+    template: str = TEMPLATE,
+) -> tuple[float, float]:
     """Zero-shot accuracy (percent) on the Demo test split, base and new classes separately.
 
     encode_image: (B, 3, 32, 32) -> (B, D); encode_text: list of strings -> (n, D). As in

@@ -170,6 +170,7 @@ def test_committed_demo_clip_zero_shot(demo_root: Path) -> None:
     from PIL import Image
 
     import clip
+    from trainers.templates import COOP_TEMPLATES, KG_TEMPLATES
 
     torch.set_num_threads(1)
     model, preprocess = clip.load(str(WEIGHTS), device="cpu")
@@ -180,6 +181,7 @@ def test_committed_demo_clip_zero_shot(demo_root: Path) -> None:
     )  # (800, 3, 32, 32)
     labels = torch.tensor([label for _, label, _ in split])
     names = world.class_names()
+    assert COOP_TEMPLATES["Demo"] == KG_TEMPLATES["Demo"] == "a photo of a {}."
     with torch.no_grad():
         image_features = model.encode_image(images).float()
         text_features = model.encode_text(clip.tokenize([f"a photo of a {n}." for n in names]))
