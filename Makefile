@@ -17,6 +17,8 @@ demo: install
 	bash scripts/zsclip/base2new.sh demo 1
 	bash scripts/coop/base2new_train.sh demo 1
 	bash scripts/coop/base2new_test.sh demo 1
+	bash scripts/cocoop/base2new_train.sh demo 1
+	bash scripts/cocoop/base2new_test.sh demo 1
 	bash scripts/kgcoop/base2new_train.sh demo 1
 	bash scripts/kgcoop/base2new_test.sh demo 1
 	bash scripts/sep/base2new_train.sh demo 1

@@ -80,6 +80,7 @@ DATASET_NAMES = {
     "imagenet_sketch": "ImageNet-Sketch",
     "imagenet_a": "ImageNet-A",
     "imagenet_r": "ImageNet-R",
+    "demo": "Demo",  # the embedded demo (make demo)
 }
 DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
 TRAINER_ORDER = ("ZeroshotCLIP", "CoOp", "CoCoOp", "KgCoOp", "SEP")
