@@ -141,6 +141,26 @@ def test_generation_is_deterministic_and_atomic(demo_root: Path, tmp_path: Path)
         world.write_demo_dataset(partial)
 
 
+def test_stale_dataset_is_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    dataset_dir = world.write_demo_dataset(tmp_path / "demo")
+    world.check_demo_dataset(dataset_dir)
+    split = json.loads((dataset_dir / world.SPLIT_FILE).read_text())
+    first = dataset_dir / "images" / split["test"][0][0]
+    pixels = np.asarray(Image.open(first)).copy()
+    pixels[0, 0] ^= 1  # one pixel of another world
+    Image.fromarray(pixels).save(first)
+    with pytest.raises(RuntimeError, match="another version of demo/world.py"):
+        world.check_demo_dataset(dataset_dir)
+    fresh = world.write_demo_dataset(tmp_path / "fresh")
+    split = json.loads((fresh / world.SPLIT_FILE).read_text())
+    split["test"][-1][2] = "red striped circle"  # a class the world does not have
+    (fresh / world.SPLIT_FILE).write_text(json.dumps(split))
+    with pytest.raises(RuntimeError, match="Delete that folder"):
+        world.check_demo_dataset(fresh)
+
+
 def test_demo_dataset_base_and_new(demo_root: Path) -> None:
     import datasets  # noqa: F401  (registers Demo)
     from dassl.config import get_cfg_default
