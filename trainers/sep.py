@@ -239,8 +239,8 @@ class TokenFusionModule(nn.Module):
 
     def _mix(self, scale: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(s, 1 - s) in ``dtype``; rounded through fp16 first like the release when asked."""
-        if self.round_scales_fp16:
-            scale = scale.half()
+        if self.round_scales_fp16:  # the release's value rounding, not a model precision
+            scale = scale.to(torch.float16)
         return scale.to(dtype), (1 - scale).to(dtype)
 
     def forward(self, selected: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
