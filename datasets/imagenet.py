@@ -59,6 +59,19 @@ def read_class_folders(
     return items
 
 
+def read_variant_test_set(dataset_dir: str, image_subdir: str, what: str) -> tuple[str, list]:
+    """An ImageNet test-only variant laid out as ``<dataset_dir>/<image_subdir>/<wnid>/<image>``
+    plus ``classnames.txt``: labels 0..k-1 follow the sorted WordNet-id folders present (the
+    1000 classes of ImageNet-Sketch, the 200-class subsets of ImageNet-A and -R).
+    Returns (image folder, Datums)."""
+    image_dir = require(os.path.join(dataset_dir, image_subdir), what)
+    classnames = require_classnames(dataset_dir)
+    text_file = os.path.join(dataset_dir, "classnames.txt")
+    folders = wnid_folders(image_dir, classnames, text_file)
+    labels = list(range(len(folders)))
+    return image_dir, read_class_folders(image_dir, folders, classnames, labels)
+
+
 def wnid_folders(image_dir: str, classnames: dict[str, str], text_file: str) -> list[str]:
     """Sorted class folders of ``image_dir``; each must be a key of ``classnames``."""
     with os.scandir(image_dir) as it:

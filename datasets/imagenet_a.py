@@ -5,8 +5,8 @@ import os
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase
 
-from .base import dataset_root, require
-from .imagenet import read_class_folders, require_classnames, wnid_folders
+from .base import dataset_root
+from .imagenet import read_variant_test_set
 
 
 @DATASET_REGISTRY.register()
@@ -19,10 +19,7 @@ class ImageNetA(DatasetBase):
 
     def __init__(self, cfg):
         self.dataset_dir = os.path.join(dataset_root(cfg), self.dataset_dir)
-        self.image_dir = require(os.path.join(self.dataset_dir, "imagenet-a"), "ImageNet-A images")
-        classnames = require_classnames(self.dataset_dir)
-        text_file = os.path.join(self.dataset_dir, "classnames.txt")
-        folders = wnid_folders(self.image_dir, classnames, text_file)
-        labels = list(range(len(folders)))
-        data = read_class_folders(self.image_dir, folders, classnames, labels)
+        self.image_dir, data = read_variant_test_set(
+            self.dataset_dir, "imagenet-a", "ImageNet-A images"
+        )
         super().__init__(train_x=data, test=data)
