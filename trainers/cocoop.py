@@ -23,6 +23,7 @@ from .common import (
     TextEncoder,
     autocast,
     cast_clip,
+    check_context_options,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -112,8 +113,7 @@ class CoCoOp(PromptLearningTrainer):
     """Conditional Context Optimization (CoCoOp)."""
 
     def check_cfg(self, cfg):
-        if cfg.TRAINER.COCOOP.N_CTX < 1 and not cfg.TRAINER.COCOOP.CTX_INIT:
-            raise ValueError("TRAINER.COCOOP.N_CTX must be at least 1 (or set CTX_INIT).")
+        check_context_options(cfg, "COCOOP")
 
     def build_model(self):
         cfg = self.cfg

@@ -66,6 +66,19 @@ def resolve_precision(prec: str, device: torch.device) -> str:
     return prec
 
 
+def check_context_options(cfg, node_name: str) -> None:
+    """Validate the CoOp-style context keys of ``cfg.TRAINER.<node_name>`` (N_CTX, CTX_INIT and,
+    where the node has it, CLASS_TOKEN_POSITION); the error names the key."""
+    node = cfg.TRAINER[node_name]
+    position = node.get("CLASS_TOKEN_POSITION", "end")
+    if position not in ("end", "middle", "front"):
+        raise ValueError(
+            f"TRAINER.{node_name}.CLASS_TOKEN_POSITION '{position}': choose end, middle or front."
+        )
+    if node.N_CTX < 1 and not node.CTX_INIT:
+        raise ValueError(f"TRAINER.{node_name}.N_CTX must be at least 1 (or set CTX_INIT).")
+
+
 def cast_clip(clip_model: CLIP, prec: str) -> CLIP:
     """fp16 converts CLIP's weights like OpenAI's release; fp32 and amp keep fp32 weights."""
     if prec == "fp16":

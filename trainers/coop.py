@@ -17,6 +17,7 @@ from .common import (
     TextFeatureCache,
     autocast,
     cast_clip,
+    check_context_options,
     load_clip_to_cpu,
     resolve_precision,
 )
@@ -138,13 +139,7 @@ class CoOp(PromptLearningTrainer):
     """Context Optimization (CoOp)."""
 
     def check_cfg(self, cfg):
-        position = cfg.TRAINER.COOP.CLASS_TOKEN_POSITION
-        if position not in ("end", "middle", "front"):
-            raise ValueError(
-                f"TRAINER.COOP.CLASS_TOKEN_POSITION '{position}': choose end, middle or front."
-            )
-        if cfg.TRAINER.COOP.N_CTX < 1 and not cfg.TRAINER.COOP.CTX_INIT:
-            raise ValueError("TRAINER.COOP.N_CTX must be at least 1.")
+        check_context_options(cfg, "COOP")
 
     def build_model(self):
         cfg = self.cfg

@@ -20,6 +20,7 @@ from .common import (
     PromptLearningTrainer,
     autocast,
     cast_clip,
+    check_context_options,
     class_texts,
     encode_texts,
     load_clip_to_cpu,
@@ -85,13 +86,7 @@ class KgCoOp(PromptLearningTrainer):
     """Knowledge-guided Context Optimization (KgCoOp)."""
 
     def check_cfg(self, cfg):
-        position = cfg.TRAINER.KGCOOP.CLASS_TOKEN_POSITION
-        if position not in ("end", "middle", "front"):
-            raise ValueError(
-                f"TRAINER.KGCOOP.CLASS_TOKEN_POSITION '{position}': choose end, middle or front."
-            )
-        if cfg.TRAINER.KGCOOP.N_CTX < 1 and not cfg.TRAINER.KGCOOP.CTX_INIT:
-            raise ValueError("TRAINER.KGCOOP.N_CTX must be at least 1 (or set CTX_INIT).")
+        check_context_options(cfg, "KGCOOP")
         if cfg.TRAINER.KGCOOP.W < 0:
             raise ValueError(f"TRAINER.KGCOOP.W must be >= 0, got {cfg.TRAINER.KGCOOP.W}.")
 

@@ -283,10 +283,10 @@ class SimpleTrainer(TrainerBase):
         super().__init__()
         self.check_cfg(cfg)
 
-        if cfg.USE_CUDA and torch.cuda.is_available():
-            self.device = torch.device("cuda")
-        else:
-            self.device = torch.device("cpu")
+        # The one place the device is chosen (from USE_CUDA and what is present); models, data
+        # and method code take it from here (self.device) and never name a device themselves.
+        use_cuda = cfg.USE_CUDA and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_cuda else "cpu")
 
         self.start_epoch = self.epoch = 0
         self.max_epoch = cfg.OPTIM.MAX_EPOCH

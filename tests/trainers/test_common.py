@@ -44,3 +44,22 @@ def test_template_tables_differ_where_the_releases_differ():
     assert SEP_TEMPLATES["FGVCAircraft"] == "a photo of an aircraft {}."
     assert SEP_TEMPLATES["UCF101"] == "a photo of a person doing {}."
     assert COOP_TEMPLATES["DescribableTextures"] == "{} texture."
+
+
+def test_context_options_are_checked_with_the_key_named():
+    import train
+    from dassl.config import get_cfg_default
+    from trainers.common import check_context_options
+
+    cfg = get_cfg_default()
+    train.extend_cfg(cfg)
+    for node in ("COOP", "COCOOP", "KGCOOP"):
+        check_context_options(cfg, node)  # the defaults are valid
+    cfg.TRAINER.COOP.CLASS_TOKEN_POSITION = "middle-ish"
+    with pytest.raises(ValueError, match="TRAINER.COOP.CLASS_TOKEN_POSITION 'middle-ish'"):
+        check_context_options(cfg, "COOP")
+    cfg.TRAINER.COCOOP.N_CTX, cfg.TRAINER.COCOOP.CTX_INIT = 0, ""
+    with pytest.raises(ValueError, match="TRAINER.COCOOP.N_CTX"):
+        check_context_options(cfg, "COCOOP")
+    cfg.TRAINER.COCOOP.CTX_INIT = "a photo of a"  # words set the context length
+    check_context_options(cfg, "COCOOP")
